@@ -1,0 +1,118 @@
+"""The one place where errors become HTTP: a single JSON shape for the whole API.
+
+Every error body is ``{"code": "<snake_case>", "detail": "<message>"}``; validation errors add
+``"fields": {"<field>": [{"code": ..., "message": ...}]}``. Every 401 carries
+``WWW-Authenticate`` (RFC 6750 section 3).
+"""
+
+import re
+
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from app.accounts.errors import (
+    AccountsError,
+    EmailTaken,
+    InvalidAccessToken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    LoginThrottled,
+)
+
+REALM = "api"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is temporarily unavailable; try again shortly."
+    default_code = "service_unavailable"
+
+
+def api_exception_handler(exc, context):
+    """DRF's ``EXCEPTION_HANDLER``: domain and framework errors to one JSON error shape."""
+    exc = _to_api_exception(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    response.data = error_body(exc)
+    if response.status_code == status.HTTP_401_UNAUTHORIZED:
+        response["WWW-Authenticate"] = _www_authenticate(exc)
+    if isinstance(exc, ServiceUnavailable):
+        response["Retry-After"] = "5"
+    return response
+
+
+def error_body(exc: exceptions.APIException) -> dict:
+    """The JSON body for an ``APIException``."""
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.get_full_details()
+        if not isinstance(details, dict):
+            details = {"non_field_errors": details}
+        return {
+            "code": "invalid",
+            "detail": "The request is invalid; see fields.",
+            "fields": details,
+        }
+    detail = exc.detail
+    return {"code": getattr(detail, "code", None) or exc.default_code, "detail": str(detail)}
+
+
+def _to_api_exception(exc):
+    if isinstance(exc, EmailTaken):
+        return exceptions.ValidationError(
+            {exc.field: [exceptions.ErrorDetail(exc.message, code=exc.code)]}
+        )
+    if isinstance(exc, LoginThrottled):
+        throttled = exceptions.Throttled(wait=exc.retry_after, detail=exc.message)
+        throttled.detail.code = exc.code
+        return throttled
+    if isinstance(exc, (InvalidCredentials, InvalidRefreshToken, InvalidAccessToken)):
+        return exceptions.AuthenticationFailed(exc.message, code=exc.code)
+    if isinstance(exc, AccountsError):
+        return exceptions.APIException(exc.message, code=exc.code)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is down or unreachable: a retryable 503, never a stack trace.
+        return ServiceUnavailable()
+    return exc
+
+
+def _www_authenticate(exc) -> str:
+    value = f'Bearer realm="{REALM}"'
+    if getattr(exc.detail, "code", None) == "invalid_token":
+        # RFC 6750 section 3: error_description allows printable ASCII except " and \.
+        description = re.sub(r'[^\x20-\x7e]|["\\]', "'", str(exc.detail))
+        value += f', error="invalid_token", error_description="{description}"'
+    return value
+
+
+def not_found(request, exception=None):
+    """``handler404``: a JSON 404 for the API, Django's page elsewhere."""
+    if _is_api(request):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
+def api_not_found(request, *args, **kwargs):
+    """Any unknown path under /api/: a JSON 404, in debug too (and no slash redirect)."""
+    detail = f"No such endpoint: {request.path_info}."
+    if not request.path_info.endswith("/"):
+        detail += " API paths end with a slash."
+    return JsonResponse({"code": "not_found", "detail": detail}, status=status.HTTP_404_NOT_FOUND)
+
+
+def server_error(request):
+    """``handler500``: a JSON 500 for the API, Django's page elsewhere."""
+    if _is_api(request):
+        return JsonResponse(
+            {"code": "server_error", "detail": "Internal server error."},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    return defaults.server_error(request)
+
+
+def _is_api(request) -> bool:
+    # path_info is the path below any script prefix (API Gateway's /STAGE).
+    return request.path_info.startswith("/api/")

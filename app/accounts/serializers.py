@@ -1,0 +1,117 @@
+"""Request parsing and response rendering for the accounts API; no writes here."""
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from app.accounts import tokens
+from app.accounts.models import User
+
+
+class _StringOnly:
+    """DRF's CharField turns 12 into "12"; a JSON API should say a string was expected."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(_StringOnly, serializers.CharField):
+    default_error_messages = {"invalid": "Must be a string."}
+
+
+class StrictEmailField(_StringOnly, serializers.EmailField):
+    pass
+
+
+class RefreshTokenField(StrictCharField):
+    default_error_messages = {"invalid": "Must be a valid UUID."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return tokens.canonical_refresh_token(value)
+        except tokens.InvalidRefreshTokenFormat:
+            self.fail("invalid")
+
+
+def _password_field():
+    return StrictCharField(
+        max_length=128, trim_whitespace=False, write_only=True, style={"input_type": "password"}
+    )
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = StrictEmailField(max_length=254)
+    password = _password_field()
+
+    def validate(self, attrs):
+        """Apply Django's password validators, the similarity one against the e-mail."""
+        try:
+            password_validation.validate_password(
+                attrs["password"], user=User(email=attrs["email"])
+            )
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(
+                {
+                    "password": [
+                        serializers.ErrorDetail(message, code=each.code or "invalid")
+                        for each in error.error_list
+                        for message in each.messages
+                    ]
+                }
+            ) from None
+        return attrs
+
+
+class LoginSerializer(serializers.Serializer):
+    email = StrictCharField(max_length=254)
+    password = _password_field()
+
+
+class RefreshTokenSerializer(serializers.Serializer):
+    refresh_token = RefreshTokenField()
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
+    username = StrictCharField(max_length=150, required=False, allow_blank=True)
+    email = StrictEmailField(max_length=254, required=False)
+
+
+class RegisteredUserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email"]
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email"]
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access_token = serializers.CharField(help_text="JWT for `Authorization: Bearer`.")
+    refresh_token = serializers.UUIDField(help_text="Single-use token for /api/refresh/.")
+
+
+class LogoutSerializer(serializers.Serializer):
+    success = serializers.CharField()
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API (documentation only)."""
+
+    code = serializers.CharField(help_text="Stable snake_case error code.")
+    detail = serializers.CharField(help_text="Message for people.")
+    fields = serializers.DictField(
+        child=FieldErrorSerializer(many=True),
+        required=False,
+        help_text="Per-field errors, on validation errors only.",
+    )

@@ -1,0 +1,114 @@
+"""Access tokens (HS256 JWTs) and refresh tokens (UUID4s): claims in, strings out, and back.
+
+Pure: no model, no request and no database. Keys and leeway come from Django settings,
+lifetimes and times from the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from django.conf import settings
+
+from app.accounts.errors import InvalidAccessToken
+
+ALGORITHM = "HS256"
+ACCESS_TOKEN_TYPE = "access"
+_REQUIRED_CLAIMS = ["exp", "iat", "jti", "sub", "user_id", "token_type"]
+
+
+class InvalidRefreshTokenFormat(ValueError):
+    """The value handed in as a refresh token is not a UUID."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a checked access token says: enough to act for its user without a query."""
+
+    user_id: int
+    issued_at: datetime
+    expires_at: datetime
+    jti: str
+
+
+def issue_access_token(*, user_id: int, lifetime: timedelta, now: datetime) -> str:
+    """Sign an access token for ``user_id``, valid from ``now`` for ``lifetime``."""
+    issued_at = int(now.timestamp())
+    claims = {
+        "token_type": ACCESS_TOKEN_TYPE,
+        "user_id": user_id,
+        "sub": str(user_id),
+        "iat": issued_at,
+        "exp": issued_at + int(lifetime.total_seconds()),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.JWT_SIGNING_KEY, algorithm=ALGORITHM)
+
+
+def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
+    """Check an access token's signature, type and times at ``now``; return its claims.
+
+    Raises ``InvalidAccessToken`` with a message fit for the client.
+    """
+    try:
+        claims = jwt.decode(
+            token,
+            settings.JWT_SIGNING_KEY,
+            # RFC 8725 section 3.1: accept exactly the algorithm we sign with, never "none".
+            algorithms=[ALGORITHM],
+            options={
+                "require": _REQUIRED_CLAIMS,
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+                "enforce_minimum_key_length": True,
+            },
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidAccessToken(f"Token is invalid: {error}.") from None
+
+    # RFC 8725 section 3.11: a token of another type must not pass for an access token.
+    user_id = claims["user_id"]
+    if claims["token_type"] != ACCESS_TOKEN_TYPE:
+        raise InvalidAccessToken("Token is not an access token.")
+    if (
+        not isinstance(user_id, int)
+        or isinstance(user_id, bool)
+        or claims["sub"] != str(user_id)
+        or not all(isinstance(claims[name], int) for name in ("iat", "exp"))
+    ):
+        raise InvalidAccessToken("Token claims are malformed.")
+
+    issued_at = datetime.fromtimestamp(claims["iat"], tz=UTC)
+    expires_at = datetime.fromtimestamp(claims["exp"], tz=UTC)
+    # Expiry is judged here, against the caller's clock, with the leeway of RFC 7519 4.1.4.
+    leeway = settings.JWT_LEEWAY
+    if expires_at + leeway <= now:
+        raise InvalidAccessToken("Token has expired.")
+    if issued_at - leeway > now:
+        raise InvalidAccessToken("Token is issued in the future.")
+    return AccessClaims(
+        user_id=user_id, issued_at=issued_at, expires_at=expires_at, jti=claims["jti"]
+    )
+
+
+def new_refresh_token() -> str:
+    """Return a fresh refresh token: a random UUID4 (122 random bits), as text."""
+    return str(uuid.uuid4())
+
+
+def canonical_refresh_token(value: str) -> str:
+    """Return ``value`` as a lower-case hyphenated UUID, or raise ``InvalidRefreshTokenFormat``."""
+    try:
+        return str(uuid.UUID(value))
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidRefreshTokenFormat("Must be a valid UUID.") from None
+
+
+def refresh_token_digest(token: str) -> str:
+    """Return the SHA-256 hex digest under which a refresh token is stored and looked up."""
+    return hashlib.sha256(canonical_refresh_token(token).encode()).hexdigest()

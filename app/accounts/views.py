@@ -1,0 +1,197 @@
+"""One thin APIView per endpoint: parse with a serializer, call a service, render."""
+
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from app.accounts import schema, serializers, services
+
+EXAMPLE_EMAIL = "user@example.com"
+EXAMPLE_PASSWORD = "correct-horse-battery"
+EXAMPLE_REFRESH = "d952527b-caef-452c-8c93-1100214f82e5"
+EXAMPLE_PAIR = {
+    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.sig",
+    "refresh_token": EXAMPLE_REFRESH,
+}
+
+
+class PublicAPIView(APIView):
+    """An endpoint anyone may call: no bearer token is read."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class RegisterView(PublicAPIView):
+    @extend_schema(
+        operation_id="register",
+        summary="Create an account",
+        request=serializers.RegisterSerializer,
+        responses={
+            201: serializers.RegisteredUserSerializer,
+            400: schema.validation_error(
+                "email", "unique", "A user with that e-mail address already exists."
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "register",
+                value={"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "registered", value={"id": 1, "email": EXAMPLE_EMAIL}, response_only=True
+            ),
+        ],
+    )
+    def post(self, request):
+        incoming = serializers.RegisterSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        user = services.register(**incoming.validated_data)
+        return Response(
+            serializers.RegisteredUserSerializer(user).data, status=status.HTTP_201_CREATED
+        )
+
+
+class LoginView(PublicAPIView):
+    @extend_schema(
+        operation_id="login",
+        summary="Log in: get an access and a refresh token",
+        request=serializers.LoginSerializer,
+        responses={
+            200: serializers.TokenPairSerializer,
+            400: schema.validation_error("password", "required", "This field is required."),
+            401: schema.error(
+                "Wrong e-mail or password, or an inactive account.",
+                "invalid_credentials",
+                "No active account was found with the given e-mail and password.",
+            ),
+            429: schema.error(
+                "Too many failed logins for this e-mail or address (with `Retry-After`).",
+                "throttled",
+                "Too many failed logins. Try again in 240 seconds.",
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "login",
+                value={"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD},
+                request_only=True,
+            ),
+            OpenApiExample("tokens", value=EXAMPLE_PAIR, response_only=True),
+        ],
+    )
+    def post(self, request):
+        incoming = serializers.LoginSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        pair = services.login(
+            **incoming.validated_data, address=request.META.get("REMOTE_ADDR"), request=request
+        )
+        return Response(serializers.TokenPairSerializer(pair).data)
+
+
+class RefreshView(PublicAPIView):
+    @extend_schema(
+        operation_id="refresh",
+        summary="Exchange a refresh token for a new pair",
+        description=(
+            "The refresh token is used up. Presenting a used token again revokes every token "
+            "of its session."
+        ),
+        request=serializers.RefreshTokenSerializer,
+        responses={
+            200: serializers.TokenPairSerializer,
+            400: schema.validation_error("refresh_token", "invalid", "Must be a valid UUID."),
+            401: schema.error(
+                "Unknown, expired, revoked or reused refresh token.",
+                "refresh_token_expired",
+                "The refresh token has expired.",
+            ),
+        },
+        examples=[
+            OpenApiExample("refresh", value={"refresh_token": EXAMPLE_REFRESH}, request_only=True),
+            OpenApiExample("tokens", value=EXAMPLE_PAIR, response_only=True),
+        ],
+    )
+    def post(self, request):
+        incoming = serializers.RefreshTokenSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        pair = services.rotate(**incoming.validated_data)
+        return Response(serializers.TokenPairSerializer(pair).data)
+
+
+class LogoutView(PublicAPIView):
+    @extend_schema(
+        operation_id="logout",
+        summary="Log out: revoke the refresh token's session",
+        description="Unknown or already revoked tokens get the same answer (RFC 7009).",
+        request=serializers.RefreshTokenSerializer,
+        responses={
+            200: serializers.LogoutSerializer,
+            400: schema.validation_error("refresh_token", "required", "This field is required."),
+        },
+        examples=[
+            OpenApiExample("logout", value={"refresh_token": EXAMPLE_REFRESH}, request_only=True),
+            OpenApiExample("logged out", value={"success": "User logged out."}, response_only=True),
+        ],
+    )
+    def post(self, request):
+        incoming = serializers.RefreshTokenSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        services.revoke(**incoming.validated_data)
+        return Response(serializers.LogoutSerializer({"success": "User logged out."}).data)
+
+
+PROFILE_EXAMPLE = OpenApiExample(
+    "profile", value={"id": 1, "username": "John Smith", "email": EXAMPLE_EMAIL}, response_only=True
+)
+
+
+class MeView(APIView):
+    @extend_schema(
+        operation_id="me_read",
+        summary="Read your profile",
+        responses={200: serializers.ProfileSerializer, 401: schema.UNAUTHORIZED},
+        examples=[PROFILE_EXAMPLE],
+    )
+    def get(self, request):
+        user = services.get_profile(user_id=request.user.id)
+        return Response(serializers.ProfileSerializer(user).data)
+
+    @extend_schema(
+        operation_id="me_update",
+        summary="Update your username and/or e-mail",
+        request=serializers.ProfileUpdateSerializer,
+        responses={
+            200: serializers.ProfileSerializer,
+            400: schema.validation_error(
+                "email", "unique", "A user with that e-mail address already exists."
+            ),
+            401: schema.UNAUTHORIZED,
+        },
+        examples=[
+            OpenApiExample("username", value={"username": "John Smith"}, request_only=True),
+            OpenApiExample("email", value={"email": "newuser@example.com"}, request_only=True),
+            PROFILE_EXAMPLE,
+        ],
+    )
+    def put(self, request):
+        incoming = serializers.ProfileUpdateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        user = services.update_profile(user_id=request.user.id, **incoming.validated_data)
+        return Response(serializers.ProfileSerializer(user).data)
+
+    @extend_schema(
+        operation_id="me_partial_update",
+        summary="Update your username and/or e-mail (same as PUT)",
+        request=serializers.ProfileUpdateSerializer,
+        responses={
+            200: serializers.ProfileSerializer,
+            400: schema.validation_error("email", "invalid", "Enter a valid email address."),
+            401: schema.UNAUTHORIZED,
+        },
+    )
+    def patch(self, request):
+        return self.put(request)

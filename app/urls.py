@@ -1,0 +1,19 @@
+"""Top-level routes: the API, its documentation and the admin."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from app.accounts.exception_handler import api_not_found
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("app.accounts.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    re_path(r"^api/", api_not_found),
+]
+
+handler404 = "app.accounts.exception_handler.not_found"
+handler500 = "app.accounts.exception_handler.server_error"

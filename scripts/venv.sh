@@ -1,0 +1,29 @@
+# Sourced by the scripts: ensure_venv REQUIREMENTS makes .venv with Python 3.11 and installs
+# REQUIREMENTS into it, skipping the install when that file has not changed since the last one.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+
+ensure_venv() {
+    local requirements="$ROOT/$1"
+    local stamp="$VENV/.installed-$(basename "$1")"
+    if [ ! -x "$PY" ]; then
+        local python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+        "$python" -c 'import sys; assert sys.version_info[:2] >= (3, 11), sys.version' \
+            || { echo "Python 3.11 is required" >&2; return 1; }
+        echo "Creating .venv with $("$python" --version)" >&2
+        "$python" -m venv "$VENV"
+    fi
+    local wanted
+    wanted="$(cat "$ROOT/requirements.txt" "$requirements" | sha256sum | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+        return 0
+    fi
+    echo "Installing $1 into .venv" >&2
+    local log="$VENV/pip-install.log"
+    if ! "$PY" -m pip install --disable-pip-version-check -q -r "$requirements" >"$log" 2>&1; then
+        cat "$log" >&2
+        return 1
+    fi
+    echo "$wanted" >"$stamp"
+}
