@@ -7,9 +7,11 @@ Every error body is ``{"code": "<snake_case>", "detail": "<message>"}``; validat
 
 import re
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -29,6 +31,12 @@ class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The service is temporarily unavailable; try again shortly."
     default_code = "service_unavailable"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than the API accepts."
+    default_code = "payload_too_large"
 
 
 def api_exception_handler(exc, context):
@@ -73,6 +81,8 @@ def _to_api_exception(exc):
         return exceptions.AuthenticationFailed(exc.message, code=exc.code)
     if isinstance(exc, AccountsError):
         return exceptions.APIException(exc.message, code=exc.code)
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database is down or unreachable: a retryable 503, never a stack trace.
         return ServiceUnavailable()
@@ -95,6 +105,7 @@ def not_found(request, exception=None):
     return defaults.page_not_found(request, exception)
 
 
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
     """Any unknown path under /api/: a JSON 404, in debug too (and no slash redirect)."""
     detail = f"No such endpoint: {request.path_info}."

@@ -1,0 +1,146 @@
+"""``app/accounts/tokens.py``: access JWTs and refresh-token digests, with no database."""
+
+import hashlib
+import uuid
+import warnings
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from django.conf import settings
+from django.test import SimpleTestCase
+
+from app.accounts import tokens
+from app.accounts.errors import InvalidAccessToken
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+LIFETIME = timedelta(seconds=30)
+
+
+def claims(**overrides):
+    issued = int(NOW.timestamp())
+    base = {
+        "token_type": "access",
+        "user_id": 7,
+        "sub": "7",
+        "iat": issued,
+        "exp": issued + 30,
+        "jti": "abc",
+    }
+    base.update(overrides)
+    return {name: value for name, value in base.items() if value is not None}
+
+
+def sign(payload, key=None, algorithm="HS256"):
+    with warnings.catch_warnings():
+        # Forging an HS512 token with our 256-bit key is the point of one test.
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        return jwt.encode(payload, key or settings.JWT_SIGNING_KEY, algorithm=algorithm)
+
+
+class AccessTokenTests(SimpleTestCase):
+    def test_issued_token_decodes_to_its_user_and_times(self):
+        token = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
+        decoded = tokens.decode_access_token(token, now=NOW)
+        self.assertEqual(decoded.user_id, 7)
+        self.assertEqual(decoded.issued_at, NOW)
+        self.assertEqual(decoded.expires_at, NOW + LIFETIME)
+
+    def test_issued_token_carries_the_documented_claims(self):
+        token = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
+        payload = jwt.decode(token, options={"verify_signature": False})
+        self.assertEqual(set(payload), {"token_type", "user_id", "sub", "iat", "exp", "jti"})
+        self.assertEqual((payload["user_id"], payload["sub"]), (7, "7"))
+        self.assertEqual(payload["exp"] - payload["iat"], 30)
+        self.assertEqual(jwt.get_unverified_header(token)["alg"], "HS256")
+
+    def test_each_token_has_its_own_jti(self):
+        first = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
+        second = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
+        self.assertNotEqual(
+            tokens.decode_access_token(first, now=NOW).jti,
+            tokens.decode_access_token(second, now=NOW).jti,
+        )
+
+    def test_expiry_is_judged_with_the_leeway(self):
+        token = sign(claims())
+        leeway = settings.JWT_LEEWAY
+        cases = [
+            ("at exp", NOW + LIFETIME, True),
+            ("inside the leeway", NOW + LIFETIME + leeway - timedelta(seconds=1), True),
+            ("at the end of the leeway", NOW + LIFETIME + leeway, False),
+            ("long after", NOW + timedelta(days=1), False),
+        ]
+        for label, now, valid in cases:
+            with self.subTest(label):
+                if valid:
+                    tokens.decode_access_token(token, now=now)
+                else:
+                    with self.assertRaisesRegex(InvalidAccessToken, "expired"):
+                        tokens.decode_access_token(token, now=now)
+
+    def test_token_issued_in_the_future_is_judged_with_the_leeway(self):
+        leeway = int(settings.JWT_LEEWAY.total_seconds())
+        issued = int(NOW.timestamp())
+        tokens.decode_access_token(
+            sign(claims(iat=issued + leeway, exp=issued + leeway + 30)), now=NOW
+        )
+        with self.assertRaisesRegex(InvalidAccessToken, "future"):
+            tokens.decode_access_token(
+                sign(claims(iat=issued + leeway + 1, exp=issued + leeway + 31)), now=NOW
+            )
+
+    def test_forged_or_foreign_tokens_are_rejected(self):
+        valid = sign(claims())
+        header, _payload, signature = valid.split(".")
+        other_payload = sign(claims(user_id=1, sub="1")).split(".")[1]
+        cases = {
+            "alg none": jwt.encode(claims(), None, algorithm="none"),
+            "HS512 with our key": sign(claims(), algorithm="HS512"),
+            "another key": sign(claims(), key="x" * 40),
+            "swapped payload": f"{header}.{other_payload}.{signature}",
+            "truncated signature": valid[:-4],
+            "not a JWT": "not-a-token",
+            "empty": "",
+        }
+        for label, token in cases.items():
+            with self.subTest(label), self.assertRaises(InvalidAccessToken):
+                tokens.decode_access_token(token, now=NOW)
+
+    def test_token_of_another_type_is_rejected(self):
+        with self.assertRaisesRegex(InvalidAccessToken, "not an access token"):
+            tokens.decode_access_token(sign(claims(token_type="refresh")), now=NOW)
+
+    def test_token_missing_a_required_claim_is_rejected(self):
+        for name in ("token_type", "user_id", "sub", "iat", "exp", "jti"):
+            with self.subTest(missing=name), self.assertRaises(InvalidAccessToken):
+                tokens.decode_access_token(sign(claims(**{name: None})), now=NOW)
+
+    def test_token_with_malformed_claims_is_rejected(self):
+        cases = {
+            "user_id as text": {"user_id": "7"},
+            "user_id as bool": {"user_id": True, "sub": "True"},
+            "sub not matching user_id": {"sub": "8"},
+            "exp as float": {"exp": int(NOW.timestamp()) + 30.5},
+        }
+        for label, overrides in cases.items():
+            with self.subTest(label), self.assertRaises(InvalidAccessToken):
+                tokens.decode_access_token(sign(claims(**overrides)), now=NOW)
+
+
+class RefreshTokenTests(SimpleTestCase):
+    def test_new_refresh_token_is_a_random_uuid4(self):
+        token = tokens.new_refresh_token()
+        self.assertEqual(uuid.UUID(token).version, 4)
+        self.assertNotEqual(token, tokens.new_refresh_token())
+
+    def test_digest_is_the_sha256_of_the_canonical_uuid(self):
+        token = "D952527B-CAEF-452C-8C93-1100214F82E5"
+        self.assertEqual(
+            tokens.refresh_token_digest(token),
+            hashlib.sha256(token.lower().encode()).hexdigest(),
+        )
+
+    def test_value_that_is_not_a_uuid_is_refused(self):
+        for value in ("", "abc", "d952527b-caef-452c-8c93", None, 12):
+            with self.subTest(value=value), self.assertRaises(tokens.InvalidRefreshTokenFormat):
+                tokens.canonical_refresh_token(value)

@@ -1,0 +1,370 @@
+"""The API through its URLs (``app/accounts/views.py``): status, body, ``code`` and headers."""
+
+import json
+from datetime import timedelta
+
+import jwt
+from constance.test import override_config
+from django.conf import settings
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APITestCase
+
+from app.accounts import tokens
+from app.accounts.models import RefreshToken, User
+from tests.accounts_tests.factories import PASSWORD, make_user
+
+BEARER = 'Bearer realm="api"'
+
+
+class ApiTestCase(APITestCase):
+    def post(self, name, body, **extra):
+        return self.client.post(reverse(name), body, format="json", **extra)
+
+    def login(self, email="user@example.com", password=PASSWORD):
+        response = self.post("login", {"email": email, "password": password})
+        self.assertEqual(response.status_code, 200, response.content)
+        return response.json()
+
+    def assertError(self, response, status, code):
+        self.assertEqual(response.status_code, status, response.content)
+        self.assertEqual(response["Content-Type"], "application/json")
+        body = response.json()
+        self.assertEqual(body["code"], code)
+        self.assertIsInstance(body["detail"], str)
+        return body
+
+    def assertFieldError(self, response, field, code):
+        body = self.assertError(response, 400, "invalid")
+        self.assertIn(code, [error["code"] for error in body["fields"][field]], body)
+
+
+class RegisterTests(ApiTestCase):
+    def test_register_returns_201_with_id_and_email(self):
+        response = self.post("register", {"password": PASSWORD, "email": "user@example.com"})
+        self.assertEqual(response.status_code, 201)
+        user = User.objects.get()
+        self.assertEqual(response.json(), {"id": user.pk, "email": "user@example.com"})
+
+    def test_register_with_an_email_taken_in_any_case_returns_400_unique(self):
+        make_user(email="user@example.com")
+        response = self.post("register", {"password": PASSWORD, "email": "USER@example.com"})
+        self.assertFieldError(response, "email", "unique")
+
+    def test_register_with_the_briefs_common_password_returns_400(self):
+        response = self.post("register", {"password": "password", "email": "user@example.com"})
+        self.assertFieldError(response, "password", "password_too_common")
+
+    def test_register_with_a_password_like_the_email_returns_400(self):
+        response = self.post(
+            "register", {"password": "johnsmith.example", "email": "johnsmith@example.com"}
+        )
+        self.assertFieldError(response, "password", "password_too_similar")
+
+    def test_register_with_bad_fields_returns_400_naming_each(self):
+        cases = [
+            ({"password": PASSWORD}, "email", "required"),
+            ({"email": "user@example.com"}, "password", "required"),
+            ({"email": "not-an-email", "password": PASSWORD}, "email", "invalid"),
+            ({"email": 12, "password": PASSWORD}, "email", "invalid"),
+            ({"email": "user@example.com", "password": 12345678901}, "password", "invalid"),
+            ({"email": "user@example.com", "password": None}, "password", "null"),
+            ({"email": ["user@example.com"], "password": PASSWORD}, "email", "invalid"),
+            ({"email": "user@example.com", "password": "x" * 129}, "password", "max_length"),
+        ]
+        for body, field, code in cases:
+            with self.subTest(body=body):
+                self.assertFieldError(self.post("register", body), field, code)
+        self.assertFalse(User.objects.exists())
+
+    def test_register_with_a_body_that_is_not_an_object_returns_400(self):
+        response = self.post("register", ["user@example.com", PASSWORD])
+        self.assertFieldError(response, "non_field_errors", "invalid")
+
+
+class LoginTests(ApiTestCase):
+    def setUp(self):
+        self.user = make_user()
+
+    def test_login_returns_an_access_and_a_refresh_token(self):
+        body = self.login()
+        self.assertEqual(set(body), {"access_token", "refresh_token"})
+        claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+        self.assertEqual(claims["user_id"], self.user.pk)
+        self.assertEqual(claims["exp"] - claims["iat"], 30)
+        tokens.canonical_refresh_token(body["refresh_token"])
+
+    def test_wrong_password_and_unknown_email_get_the_same_401(self):
+        wrong = self.post("login", {"email": "user@example.com", "password": "wrong-pass-1"})
+        unknown = self.post("login", {"email": "nobody@example.com", "password": PASSWORD})
+        self.assertError(wrong, 401, "invalid_credentials")
+        self.assertEqual(wrong.content, unknown.content)
+        self.assertEqual(wrong["WWW-Authenticate"], BEARER)
+        self.assertEqual(unknown["WWW-Authenticate"], BEARER)
+
+    def test_inactive_user_cannot_log_in(self):
+        User.objects.filter(pk=self.user.pk).update(is_active=False)
+        response = self.post("login", {"email": "user@example.com", "password": PASSWORD})
+        self.assertError(response, 401, "invalid_credentials")
+
+    def test_login_without_a_password_returns_400(self):
+        response = self.post("login", {"email": "user@example.com"})
+        self.assertFieldError(response, "password", "required")
+
+    @override_settings(LOGIN_THROTTLE={"window_seconds": 300, "per_email": 2, "per_address": 50})
+    def test_too_many_failed_logins_return_429_with_retry_after(self):
+        for _ in range(2):
+            self.post("login", {"email": "user@example.com", "password": "wrong-pass-1"})
+        response = self.post("login", {"email": "user@example.com", "password": PASSWORD})
+        self.assertError(response, 429, "throttled")
+        self.assertTrue(1 <= int(response["Retry-After"]) <= 300)
+
+    @override_config(ACCESS_TOKEN_LIFETIME=120)
+    def test_a_changed_access_lifetime_applies_to_the_next_login(self):
+        claims = jwt.decode(self.login()["access_token"], options={"verify_signature": False})
+        self.assertEqual(claims["exp"] - claims["iat"], 120)
+
+
+class RefreshTests(ApiTestCase):
+    def setUp(self):
+        make_user()
+        self.pair = self.login()
+
+    def refresh(self, token):
+        return self.post("refresh", {"refresh_token": token})
+
+    def test_refresh_returns_a_new_pair(self):
+        response = self.refresh(self.pair["refresh_token"])
+        self.assertEqual(response.status_code, 200)
+        body = response.json()
+        self.assertEqual(set(body), {"access_token", "refresh_token"})
+        self.assertNotEqual(body["refresh_token"], self.pair["refresh_token"])
+        self.assertEqual(
+            self.client.get(
+                reverse("me"), HTTP_AUTHORIZATION=f"Bearer {body['access_token']}"
+            ).status_code,
+            200,
+        )
+
+    def test_refresh_with_a_used_token_returns_401_and_revokes_the_new_one(self):
+        new = self.refresh(self.pair["refresh_token"]).json()
+        reused = self.refresh(self.pair["refresh_token"])
+        self.assertError(reused, 401, "refresh_token_reused")
+        self.assertEqual(reused["WWW-Authenticate"], BEARER)
+        self.assertError(self.refresh(new["refresh_token"]), 401, "invalid_refresh_token")
+
+    def test_refresh_with_a_revoked_token_returns_401(self):
+        self.post("logout", {"refresh_token": self.pair["refresh_token"]})
+        self.assertError(self.refresh(self.pair["refresh_token"]), 401, "invalid_refresh_token")
+
+    def test_refresh_with_an_unknown_token_returns_401(self):
+        self.assertError(self.refresh(tokens.new_refresh_token()), 401, "invalid_refresh_token")
+
+    def test_refresh_with_an_expired_token_returns_401(self):
+        RefreshToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+        self.assertError(self.refresh(self.pair["refresh_token"]), 401, "refresh_token_expired")
+
+    def test_refresh_for_an_inactive_user_returns_401(self):
+        User.objects.update(is_active=False)
+        self.assertError(self.refresh(self.pair["refresh_token"]), 401, "invalid_refresh_token")
+
+    def test_refresh_with_a_missing_or_malformed_token_returns_400(self):
+        cases = [
+            ({}, "required"),
+            ({"refresh_token": "not-a-uuid"}, "invalid"),
+            ({"refresh_token": 12}, "invalid"),
+            ({"refresh_token": None}, "null"),
+            ({"refresh_token": ""}, "blank"),
+        ]
+        for body, code in cases:
+            with self.subTest(body=body):
+                self.assertFieldError(self.post("refresh", body), "refresh_token", code)
+
+
+class LogoutTests(ApiTestCase):
+    def setUp(self):
+        make_user()
+        self.pair = self.login()
+
+    def test_logout_returns_the_briefs_body_and_revokes_the_session(self):
+        response = self.post("logout", {"refresh_token": self.pair["refresh_token"]})
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json(), {"success": "User logged out."})
+        self.assertFalse(RefreshToken.objects.filter(revoked_at=None).exists())
+
+    def test_logout_with_an_unknown_or_already_revoked_token_returns_200(self):
+        self.post("logout", {"refresh_token": self.pair["refresh_token"]})
+        for token in (self.pair["refresh_token"], tokens.new_refresh_token()):
+            with self.subTest(token=token):
+                response = self.post("logout", {"refresh_token": token})
+                self.assertEqual(response.json(), {"success": "User logged out."})
+
+    def test_logout_with_a_missing_or_malformed_token_returns_400(self):
+        for body in ({}, {"refresh_token": "nope"}):
+            with self.subTest(body=body):
+                self.assertError(self.post("logout", body), 400, "invalid")
+
+
+class MeTests(ApiTestCase):
+    def setUp(self):
+        self.user = make_user()
+        self.access = self.login()["access_token"]
+
+    def get_me(self, authorization=None):
+        authorization = authorization or f"Bearer {self.access}"
+        return self.client.get(reverse("me"), HTTP_AUTHORIZATION=authorization)
+
+    def put_me(self, body, method="put"):
+        return getattr(self.client, method)(
+            reverse("me"), body, format="json", HTTP_AUTHORIZATION=f"Bearer {self.access}"
+        )
+
+    def test_get_me_returns_id_username_and_email_in_one_query(self):
+        with self.assertNumQueries(1):
+            response = self.get_me()
+        self.assertEqual(
+            response.json(), {"id": self.user.pk, "username": "", "email": "user@example.com"}
+        )
+
+    def test_put_me_with_username_updates_only_the_username(self):
+        response = self.put_me({"username": "John Smith"})
+        self.assertEqual(
+            response.json(),
+            {"id": self.user.pk, "username": "John Smith", "email": "user@example.com"},
+        )
+
+    def test_put_me_with_email_updates_only_the_email(self):
+        response = self.put_me({"email": "newuser@example.com"})
+        self.assertEqual(
+            response.json(), {"id": self.user.pk, "username": "", "email": "newuser@example.com"}
+        )
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "newuser@example.com")
+
+    def test_patch_me_updates_like_put(self):
+        response = self.put_me({"username": "Jane"}, method="patch")
+        self.assertEqual(response.json()["username"], "Jane")
+
+    def test_put_me_cannot_change_the_id(self):
+        response = self.put_me({"id": 999, "username": "x"})
+        self.assertEqual(response.json()["id"], self.user.pk)
+        self.assertTrue(User.objects.filter(pk=self.user.pk).exists())
+
+    def test_put_me_with_an_email_taken_in_another_case_returns_400_unique(self):
+        make_user(email="taken@example.com")
+        self.assertFieldError(self.put_me({"email": "Taken@Example.com"}), "email", "unique")
+
+    def test_put_me_with_bad_fields_returns_400(self):
+        cases = [
+            ({"email": "not-an-email"}, "email", "invalid"),
+            ({"username": 5}, "username", "invalid"),
+            ({"username": "x" * 151}, "username", "max_length"),
+        ]
+        for body, field, code in cases:
+            with self.subTest(body=body):
+                self.assertFieldError(self.put_me(body), field, code)
+
+    def test_me_without_a_bearer_token_returns_401_with_a_bare_challenge(self):
+        for authorization in (None, "Basic dXNlcjpwYXNz", "Token abc"):
+            with self.subTest(authorization=authorization):
+                extra = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+                response = self.client.get(reverse("me"), **extra)
+                self.assertError(response, 401, "not_authenticated")
+                self.assertEqual(response["WWW-Authenticate"], BEARER)
+
+    def test_me_with_a_bad_token_returns_401_invalid_token(self):
+        expired = tokens.issue_access_token(
+            user_id=self.user.pk,
+            lifetime=timedelta(seconds=30),
+            now=timezone.now() - timedelta(minutes=5),
+        )
+        foreign = jwt.encode(
+            {"token_type": "access", "user_id": self.user.pk, "sub": str(self.user.pk)},
+            "k" * 40,
+            algorithm="HS256",
+        )
+        cases = {
+            "malformed": "Bearer abc",
+            "tampered": f"Bearer {self.access[:-3]}xyz",
+            "expired": f"Bearer {expired}",
+            "foreign key": f"Bearer {foreign}",
+            "refresh token in its place": f"Bearer {tokens.new_refresh_token()}",
+            "two tokens": f"Bearer {self.access} {self.access}",
+            "scheme only": "Bearer",
+        }
+        for label, authorization in cases.items():
+            with self.subTest(label):
+                response = self.get_me(authorization)
+                self.assertError(response, 401, "invalid_token")
+                self.assertTrue(
+                    response["WWW-Authenticate"].startswith(f'{BEARER}, error="invalid_token"')
+                )
+
+    def test_me_for_a_user_deleted_after_login_returns_401(self):
+        User.objects.all().delete()
+        self.assertError(self.get_me(), 401, "invalid_token")
+
+    def test_me_with_a_token_signed_with_the_settings_key_by_hand_works(self):
+        now = int(timezone.now().timestamp())
+        token = jwt.encode(
+            {
+                "token_type": "access",
+                "user_id": self.user.pk,
+                "sub": str(self.user.pk),
+                "iat": now,
+                "exp": now + 30,
+                "jti": "x",
+            },
+            settings.JWT_SIGNING_KEY,
+            algorithm="HS256",
+        )
+        self.assertEqual(self.get_me(f"Bearer {token}").status_code, 200)
+
+
+class BriefFlowTests(ApiTestCase):
+    def test_the_briefs_session_works_in_order(self):
+        email = "user@example.com"
+        registered = self.post("register", {"password": PASSWORD, "email": email}).json()
+        pair = self.login(email)
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {pair['access_token']}"}
+        me = self.client.get(reverse("me"), **auth).json()
+        self.assertEqual(me, {"id": registered["id"], "username": "", "email": email})
+        updated = self.client.put(reverse("me"), {"username": "John Smith"}, format="json", **auth)
+        self.assertEqual(updated.json()["username"], "John Smith")
+        renewed = self.post("refresh", {"refresh_token": pair["refresh_token"]}).json()
+        logout = self.post("logout", {"refresh_token": renewed["refresh_token"]})
+        self.assertEqual(logout.json(), {"success": "User logged out."})
+        after = self.post("refresh", {"refresh_token": renewed["refresh_token"]})
+        self.assertError(after, 401, "invalid_refresh_token")
+
+
+class MalformedRequestTests(ApiTestCase):
+    def test_malformed_json_returns_400_parse_error(self):
+        response = self.client.post(
+            reverse("login"), data="{not json", content_type="application/json"
+        )
+        self.assertError(response, 400, "parse_error")
+
+    def test_a_form_encoded_body_returns_415(self):
+        response = self.client.post(reverse("login"), {"email": "a@b.c", "password": "x"})
+        self.assertError(response, 415, "unsupported_media_type")
+
+    @override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1024)
+    def test_an_oversized_body_returns_413(self):
+        body = json.dumps({"email": "a@example.com", "password": "x" * 2000})
+        response = self.client.post(reverse("register"), data=body, content_type="application/json")
+        self.assertError(response, 413, "payload_too_large")
+
+    def test_an_unknown_api_path_returns_a_json_404(self):
+        for path in ("/api/nope/", "/api/login"):
+            with self.subTest(path=path):
+                self.assertError(self.client.post(path, {}, format="json"), 404, "not_found")
+
+    def test_a_wrong_method_returns_405(self):
+        self.assertError(self.client.get(reverse("login")), 405, "method_not_allowed")
+
+    def test_the_browsable_api_renders_html_for_a_browser(self):
+        response = self.client.get(reverse("register"), HTTP_ACCEPT="text/html")
+        self.assertEqual(response.status_code, 405)
+        self.assertContains(response, "Register", status_code=405)
