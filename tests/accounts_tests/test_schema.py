@@ -1,0 +1,58 @@
+"""OpenAPI schema, Swagger UI and ReDoc (``app/accounts/schema.py`` and ``app/urls.py``)."""
+
+import re
+
+from django.test import TestCase
+from django.urls import reverse
+
+ENDPOINTS = ["/api/register/", "/api/login/", "/api/refresh/", "/api/logout/", "/api/me/"]
+
+
+class SchemaTests(TestCase):
+    def setUp(self):
+        response = self.client.get(reverse("schema"), HTTP_ACCEPT="application/json")
+        self.assertEqual(response.status_code, 200)
+        self.schema = response.json()
+
+    def test_schema_lists_exactly_the_five_endpoints(self):
+        self.assertEqual(sorted(self.schema["paths"]), sorted(ENDPOINTS))
+
+    def test_schema_declares_bearer_auth_for_me_only(self):
+        scheme = self.schema["components"]["securitySchemes"]["bearerAuth"]
+        self.assertEqual((scheme["type"], scheme["scheme"]), ("http", "bearer"))
+        self.assertEqual(self.schema["paths"]["/api/me/"]["get"]["security"], [{"bearerAuth": []}])
+        self.assertNotIn("bearerAuth", str(self.schema["paths"]["/api/login/"]))
+
+    def test_every_operation_documents_its_errors_with_examples(self):
+        for path, operations in self.schema["paths"].items():
+            for method, operation in operations.items():
+                with self.subTest(path=path, method=method):
+                    responses = operation["responses"]
+                    self.assertTrue(any(code.startswith("2") for code in responses))
+                    self.assertTrue(any(code[0] in "45" for code in responses))
+                    errors = [r for code, r in responses.items() if code[0] == "4"]
+                    self.assertTrue(
+                        all("examples" in r["content"]["application/json"] for r in errors)
+                    )
+
+
+class DocsPageTests(TestCase):
+    def assert_assets_are_ours(self, url):
+        page = self.client.get(url)
+        self.assertEqual(page.status_code, 200)
+        html = page.content.decode()
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', html)
+        self.assertTrue(assets)
+        for asset in assets:
+            with self.subTest(asset=asset):
+                self.assertTrue(asset.startswith("/static/"), asset)
+                response = self.client.get(asset)
+                self.assertEqual(response.status_code, 200)
+                b"".join(response.streaming_content)
+        self.assertNotRegex(html, r"https?://(?!127\.0\.0\.1)[^\"']*\.(js|css)")
+
+    def test_swagger_ui_is_served_with_local_assets(self):
+        self.assert_assets_are_ours(reverse("swagger-ui"))
+
+    def test_redoc_is_served_with_local_assets(self):
+        self.assert_assets_are_ours(reverse("redoc"))
