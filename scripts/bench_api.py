@@ -1,0 +1,85 @@
+"""In-process API figures: median time and database queries per call of login, refresh, me.
+
+Run by ``scripts/bench`` (SQLite, or PostgreSQL when DATABASE_URL says so). Uses a throwaway
+test database and the production password hasher (Argon2), through Django's test client.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
+
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+CALLS = int(os.environ.get("BENCH_CALLS", "200"))
+PASSWORD = "correct-horse-battery"
+
+
+def measure(label: str, call, count: int = CALLS) -> tuple[str, float, float]:
+    """Median milliseconds and mean queries of ``count`` calls (after one warm-up call)."""
+    call()
+    timings, queries = [], 0
+    for _ in range(count):
+        with CaptureQueriesContext(connection) as captured:
+            start = time.perf_counter()
+            call()
+            timings.append(time.perf_counter() - start)
+        queries += len(captured)
+    return label, statistics.median(timings) * 1000, queries / count
+
+
+def main() -> int:
+    """Print a Markdown table of the three endpoints."""
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0)
+    try:
+        client = APIClient()
+        credentials = {"email": "bench@example.com", "password": PASSWORD}
+        assert client.post("/api/register/", credentials, format="json").status_code == 201
+
+        def login():
+            response = client.post("/api/login/", credentials, format="json")
+            assert response.status_code == 200, response.content
+            return response.json()
+
+        state = login()
+
+        def refresh():
+            response = client.post(
+                "/api/refresh/", {"refresh_token": state["refresh_token"]}, format="json"
+            )
+            assert response.status_code == 200, response.content
+            state.update(response.json())
+
+        def me():
+            response = client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {state['access_token']}")
+            assert response.status_code == 200, response.content
+
+        rows = [
+            measure("POST /api/login/ (Argon2)", login, count=max(20, CALLS // 10)),
+            measure("POST /api/refresh/", refresh),
+            measure("GET /api/me/", me),
+        ]
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    print(f"| endpoint ({connection.vendor}, in-process) | median per call | queries per call |")
+    print("|---|---|---|")
+    for label, median_ms, queries in rows:
+        print(f"| {label} | {median_ms:.2f} ms | {queries:g} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
