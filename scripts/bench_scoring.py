@@ -1,12 +1,15 @@
 """Time get_score per query at 50,000 and 1,000,000 stamps against a linear scan.
 
-Run by ``scripts/bench``. Prints a Markdown table; every figure comes from this run.
+Run by ``scripts/bench``. The three measurements are interleaved in rounds so that the
+machine's speed drifting during the run hits them alike; each figure is the median of the
+rounds, and the ratios are the medians of the per-round ratios. Prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import gc
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -15,8 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scoring.game import generate_game, get_score
 
+ROUNDS = 7
 QUERIES = 20_000
-LINEAR_QUERIES = 500
+LINEAR_QUERIES = 300
 
 
 def linear_score(game_stamps: list[dict], offset: int) -> tuple[int, int]:
@@ -29,38 +33,43 @@ def linear_score(game_stamps: list[dict], offset: int) -> tuple[int, int]:
     return found["score"]["home"], found["score"]["away"]
 
 
-def per_query(function, game: list[dict], count: int, rng: random.Random) -> float:
-    """Best of five runs: seconds per call of ``function`` on random offsets of ``game``."""
-    last = game[-1]["offset"]
-    offsets = [rng.randint(0, last) for _ in range(count)]
-    best = float("inf")
-    # As timeit does: no garbage collection pauses inside the timed loop.
+def per_query(function, game: list[dict], offsets: list[int]) -> float:
+    """Seconds per call of ``function`` over ``offsets``, without GC pauses (as timeit)."""
     gc.disable()
     try:
-        for _ in range(5):
-            start = time.perf_counter()
-            for offset in offsets:
-                function(game, offset)
-            best = min(best, (time.perf_counter() - start) / count)
+        start = time.perf_counter()
+        for offset in offsets:
+            function(game, offset)
+        return (time.perf_counter() - start) / len(offsets)
     finally:
         gc.enable()
-    return best
 
 
 def main() -> int:
-    """Print the table and fail when the targets of issue 2 are missed."""
+    """Print the table; exit 1 when the targets of issue 2 are missed."""
     rng = random.Random(2026)
     small = generate_game(timestamps_count=50_000, rng=random.Random(1))
     large = generate_game(timestamps_count=1_000_000, rng=random.Random(2))
-    small_time = per_query(get_score, small, QUERIES, rng)
-    large_time = per_query(get_score, large, QUERIES, rng)
-    linear_time = per_query(linear_score, small, LINEAR_QUERIES, rng)
-    speedup = linear_time / small_time
-    growth = large_time / small_time
-    print("| scoring | stamps | per query | note |")
+    small_offsets = [rng.randint(0, small[-1]["offset"]) for _ in range(QUERIES)]
+    large_offsets = [rng.randint(0, large[-1]["offset"]) for _ in range(QUERIES)]
+    linear_offsets = small_offsets[:LINEAR_QUERIES]
+
+    rounds = []
+    for _ in range(ROUNDS):
+        small_time = per_query(get_score, small, small_offsets)
+        linear_time = per_query(linear_score, small, linear_offsets)
+        large_time = per_query(get_score, large, large_offsets)
+        rounds.append((small_time, large_time, linear_time))
+
+    small_time, large_time, linear_time = (statistics.median(each) for each in zip(*rounds))
+    speedups = sorted(linear / small for small, _, linear in rounds)
+    growth = statistics.median(large / small for small, large, _ in rounds)
+    speedup = statistics.median(speedups)
+    print(f"| scoring ({ROUNDS} rounds, medians) | stamps | per query | note |")
     print("|---|---|---|---|")
     print(
-        f"| get_score | 50,000 | {small_time * 1e6:.2f} µs | {speedup:,.0f}x faster than linear |"
+        f"| get_score | 50,000 | {small_time * 1e6:.2f} µs | "
+        f"{speedup:,.0f}x faster than linear (rounds {speedups[0]:,.0f}x-{speedups[-1]:,.0f}x) |"
     )
     print(f"| get_score | 1,000,000 | {large_time * 1e6:.2f} µs | {growth:.2f}x the 50,000 cost |")
     print(f"| linear scan | 50,000 | {linear_time * 1e6:,.0f} µs | baseline |")
