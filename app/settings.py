@@ -60,7 +60,18 @@ JWT_SIGNING_KEY = required_secret("JWT_SIGNING_KEY", SECRET_KEY)
 if len(JWT_SIGNING_KEY.encode()) < 32:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must be at least 32 bytes long.")
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+def aws_hosts(region: str | None) -> list[str]:
+    """Host names of API Gateway and Lambda Function URLs in ``region`` (any id before them)."""
+    if not region:
+        return []
+    return [f".execute-api.{region}.amazonaws.com", f".lambda-url.{region}.on.aws"]
+
+
+# Lambda sets AWS_REGION; a custom domain goes in DJANGO_ALLOWED_HOSTS.
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]") + aws_hosts(
+    os.environ.get("AWS_REGION")
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -78,6 +89,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "app.serverless.LambdaClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -148,15 +160,17 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-STATIC_URL = "static/"
+# Static files ship inside the Lambda package (collectstatic) and WhiteNoise serves them; the
+# storage puts API Gateway's stage prefix in front of their URLs.
+STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "app.serverless.StaticStorage"},
 }
 if DEBUG:
     # No collectstatic needed in development: WhiteNoise serves the apps' files directly.
-    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    STORAGES["staticfiles"] = {"BACKEND": "app.serverless.DevelopmentStaticStorage"}
     WHITENOISE_USE_FINDERS = True
     WHITENOISE_AUTOREFRESH = True
 

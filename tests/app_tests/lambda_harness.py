@@ -1,0 +1,257 @@
+"""Run the real Zappa handler in-process, with settings made by Zappa's own generator.
+
+Builds ``zappa_settings.py`` from ``zappa_settings.json`` exactly as ``zappa package`` would,
+and feeds ``zappa.handler.lambda_handler`` API Gateway REST (v1) proxy events and Function URL
+(payload 2.0) events. A small cookie jar makes admin sessions possible.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import sys
+import tempfile
+import time
+import uuid
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
+from django.core import signals
+from django.db import close_old_connections
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "eu-west-1"
+API_HOST = f"abc123defg.execute-api.{REGION}.amazonaws.com"
+URL_HOST = f"abcdefghijklmnopqrstuvwxyz012345.lambda-url.{REGION}.on.aws"
+CLIENT_IP = "203.0.113.7"
+
+
+def zappa_settings_source(stage: str) -> str:
+    """The ``zappa_settings.py`` Zappa would put in the package for ``stage``."""
+    from zappa.cli import ZappaCLI
+
+    cli = ZappaCLI()
+    cli.api_stage = stage
+    cli.load_settings(str(ROOT / "zappa_settings.json"))
+    return cli.get_zappa_settings_string()
+
+
+class LambdaContext:
+    function_name = "auth-api-dev"
+    memory_limit_in_mb = 1024
+    aws_request_id = "test"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:auth-api-dev"
+
+    def get_remaining_time_in_millis(self):
+        return 29_000
+
+
+class Response:
+    def __init__(self, raw: dict) -> None:
+        self.raw = raw
+        self.status = raw["statusCode"]
+        body = raw.get("body") or ""
+        self.content = base64.b64decode(body) if raw.get("isBase64Encoded") else body.encode()
+        headers = raw.get("multiValueHeaders") or {
+            name: [value] for name, value in (raw.get("headers") or {}).items()
+        }
+        self.headers = {name.lower(): values for name, values in headers.items()}
+        self.cookies = list(raw.get("cookies") or [])
+        self.cookies += self.headers.get("set-cookie", [])
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.get(name.lower())
+        return values[0] if values else None
+
+    def json(self):
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode()
+
+
+class LambdaHarness:
+    """One cold start of the handler for ``stage``; ``request`` then sends events to it."""
+
+    def __init__(self, stage: str = "dev") -> None:
+        from zappa.handler import LambdaHandler
+
+        self.stage = stage
+        self.cookies: dict[str, str] = {}
+        self._directory = tempfile.TemporaryDirectory()
+        Path(self._directory.name, "zappa_settings.py").write_text(zappa_settings_source(stage))
+        sys.path.insert(0, self._directory.name)
+        sys.modules.pop("zappa_settings", None)
+        importlib.invalidate_caches()
+        # LambdaHandler is a process-wide singleton: start from nothing, as a cold start does.
+        LambdaHandler._LambdaHandler__instance = None
+        self._handler_class = LambdaHandler
+        self.handler = LambdaHandler("zappa_settings")
+
+    def close(self) -> None:
+        sys.path.remove(self._directory.name)
+        sys.modules.pop("zappa_settings", None)
+        self._handler_class._LambdaHandler__instance = None
+        self._directory.cleanup()
+
+    def invoke(self, event: dict):
+        """Call ``lambda_handler`` as Lambda does, keeping the test's database connection."""
+        from zappa import handler as zappa_handler
+
+        # As django.test.Client does: the handler's request signals would close the
+        # connection that holds the test transaction.
+        signals.request_started.disconnect(close_old_connections)
+        signals.request_finished.disconnect(close_old_connections)
+        try:
+            return zappa_handler.lambda_handler(event, LambdaContext())
+        finally:
+            signals.request_started.connect(close_old_connections)
+            signals.request_finished.connect(close_old_connections)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body=None,
+        form=None,
+        headers: dict | None = None,
+        function_url: bool = False,
+    ) -> Response:
+        """Send one HTTP request as an API Gateway v1 event (or a Function URL event)."""
+        headers = dict(headers or {})
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body)
+            headers.setdefault("Content-Type", "application/json")
+        elif form is not None:
+            body = urlencode(form, doseq=True)
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        path, _, query = path.partition("?")
+        build = function_url_event if function_url else api_gateway_event
+        response = Response(self.invoke(build(method, path, query, headers, body, self.stage)))
+        for cookie in response.cookies:
+            parsed = SimpleCookie()
+            parsed.load(cookie)
+            for name, morsel in parsed.items():
+                self.cookies[name] = morsel.value
+        return response
+
+
+def api_gateway_event(method, path, query, headers, body, stage) -> dict:
+    """An API Gateway REST API (v1) proxy event, as for ``https://HOST/STAGE/PATH``."""
+    headers = {
+        "Host": API_HOST,
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Port": "443",
+        # What a client may send is first; API Gateway appends the address it saw.
+        "X-Forwarded-For": f"198.51.100.66, {CLIENT_IP}",
+        "User-Agent": "lambda-harness",
+        **headers,
+    }
+    pairs = [pair.split("=", 1) for pair in query.split("&") if pair] if query else []
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": dict(pairs) or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in pairs} or None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": f"/{stage}{path}",
+            "stage": stage,
+            "accountId": "123456789012",
+            "apiId": API_HOST.split(".")[0],
+            "domainName": API_HOST,
+            "protocol": "HTTP/1.1",
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": CLIENT_IP, "userAgent": "lambda-harness", "userArn": None},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def function_url_event(method, path, query, headers, body, stage) -> dict:
+    """A Lambda Function URL event (payload format 2.0)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    cookies = lowered.pop("cookie", None)
+    lowered = {
+        "host": URL_HOST,
+        "x-forwarded-proto": "https",
+        "x-forwarded-port": "443",
+        "x-forwarded-for": CLIENT_IP,
+        **lowered,
+    }
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query or "",
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": URL_HOST.split(".")[0],
+            "domainName": URL_HOST,
+            "domainPrefix": URL_HOST.split(".")[0],
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": CLIENT_IP,
+                "userAgent": "lambda-harness",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies.split("; ")
+    return event
+
+
+def scheduled_event(function: str, stage: str = "dev") -> dict:
+    """The EventBridge event of the rule Zappa creates for ``function`` in ``stage``."""
+    from zappa.core import Zappa
+
+    lambda_name = f"auth-api-{stage}"
+    rule = Zappa(load_credentials=False).get_scheduled_event_name(
+        {"function": function, "expression": "rate(1 day)"}, function, lambda_name
+    )
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-23T03:00:00Z",
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:123456789012:rule/{rule}"],
+        "detail": {},
+    }
+
+
+def aws_environment() -> dict[str, str]:
+    """Dummy credentials that can only ever reach moto."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }

@@ -1,0 +1,282 @@
+"""The API as Lambda runs it: Zappa's real handler, events of API Gateway and Function URLs.
+
+Also ``app/serverless.py``: stage-prefixed static URLs, the client address from the event and
+the scheduled purge. AWS is moto, in-process: nothing leaves this machine.
+"""
+
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+from datetime import timedelta
+from unittest import mock
+
+import boto3
+from django.test import RequestFactory, TestCase, override_settings
+from django.utils import timezone
+from moto import mock_aws
+
+from app.accounts import services
+from app.accounts.models import RefreshToken, User
+from app.serverless import LambdaClientAddressMiddleware
+from app.settings import aws_hosts
+from tests.accounts_tests.factories import PASSWORD, make_user
+from tests.app_tests.lambda_harness import (
+    API_HOST,
+    CLIENT_IP,
+    REGION,
+    URL_HOST,
+    LambdaHarness,
+    aws_environment,
+    scheduled_event,
+)
+
+SECRETS = {
+    "DJANGO_SECRET_KEY": "remote-secret-key-" + "x" * 40,
+    "JWT_SIGNING_KEY": "remote-jwt-key-" + "y" * 40,
+}
+PRODUCTION_LIKE = {
+    "ALLOWED_HOSTS": aws_hosts(REGION),
+    "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+    "SECURE_SSL_REDIRECT": True,
+    "SESSION_COOKIE_SECURE": True,
+    "CSRF_COOKIE_SECURE": True,
+}
+
+
+@override_settings(**PRODUCTION_LIKE)
+class LambdaHandlerTests(TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._environ = mock.patch.dict(os.environ, aws_environment())
+        cls._environ.start()
+        cls._aws = mock_aws()
+        cls._aws.start()
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(
+            Bucket="auth-api-config-dev",
+            CreateBucketConfiguration={"LocationConstraint": REGION},
+        )
+        s3.put_object(Bucket="auth-api-config-dev", Key="secrets.json", Body=json.dumps(SECRETS))
+        cls.lambda_ = LambdaHarness("dev")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lambda_.close()
+        cls._aws.stop()
+        cls._environ.stop()
+        super().tearDownClass()
+
+    def setUp(self):
+        self.lambda_.cookies.clear()
+
+    def call(self, method, path, **kwargs):
+        return self.lambda_.request(method, path, **kwargs)
+
+    def bearer(self, token):
+        return {"Authorization": f"Bearer {token}"}
+
+    def test_cold_start_loads_the_secrets_from_remote_env_in_s3(self):
+        for name, value in SECRETS.items():
+            self.assertEqual(os.environ[name], value)
+        self.assertEqual(os.environ["STAGE"], "dev")
+
+    def test_the_briefs_flow_works_through_api_gateway(self):
+        credentials = {"email": "user@example.com", "password": PASSWORD}
+        registered = self.call("POST", "/api/register/", json_body=credentials)
+        self.assertEqual(registered.status, 201, registered.text)
+        pair = self.call("POST", "/api/login/", json_body=credentials).json()
+        me = self.call("GET", "/api/me/", headers=self.bearer(pair["access_token"]))
+        self.assertEqual(me.json()["email"], "user@example.com")
+        updated = self.call(
+            "PUT",
+            "/api/me/",
+            json_body={"username": "John Smith"},
+            headers=self.bearer(pair["access_token"]),
+        )
+        self.assertEqual(updated.json()["username"], "John Smith")
+        renewed = self.call(
+            "POST", "/api/refresh/", json_body={"refresh_token": pair["refresh_token"]}
+        )
+        self.assertEqual(renewed.status, 200)
+        logout = self.call(
+            "POST", "/api/logout/", json_body={"refresh_token": renewed.json()["refresh_token"]}
+        )
+        self.assertEqual(logout.json(), {"success": "User logged out."})
+
+    def test_errors_keep_their_status_body_and_headers_through_api_gateway(self):
+        bad_token = self.call("GET", "/api/me/", headers=self.bearer("nope"))
+        self.assertEqual(bad_token.status, 401)
+        self.assertEqual(bad_token.json()["code"], "invalid_token")
+        self.assertIn('error="invalid_token"', bad_token.header("WWW-Authenticate"))
+        invalid = self.call("POST", "/api/register/", json_body={"email": "x"})
+        self.assertEqual(invalid.status, 400)
+        self.assertEqual(invalid.json()["code"], "invalid")
+
+    @override_settings(LOGIN_THROTTLE={"window_seconds": 300, "per_email": 50, "per_address": 2})
+    def test_failed_logins_are_throttled_by_the_events_source_ip(self):
+        # Each request claims another X-Forwarded-For; only the event's sourceIp counts.
+        for number in range(3):
+            response = self.call(
+                "POST",
+                "/api/login/",
+                json_body={"email": f"guess{number}@example.com", "password": "x"},
+                headers={"X-Forwarded-For": f"192.0.2.{number}, {CLIENT_IP}"},
+            )
+        self.assertEqual(response.status, 429)
+        self.assertEqual(response.json()["code"], "throttled")
+        self.assertIsNotNone(response.header("Retry-After"))
+
+    def test_function_url_events_serve_the_api(self):
+        make_user()
+        response = self.call(
+            "POST",
+            "/api/login/",
+            json_body={"email": "user@example.com", "password": PASSWORD},
+            function_url=True,
+        )
+        self.assertEqual(response.status, 200, response.text)
+        self.assertEqual(set(response.json()), {"access_token", "refresh_token"})
+
+    def assert_page_assets_load(self, path, prefix, function_url=False):
+        page = self.call("GET", path, function_url=function_url)
+        self.assertEqual(page.status, 200, page.text[:500])
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', page.text)
+        self.assertTrue(assets)
+        for asset in assets:
+            with self.subTest(asset=asset):
+                self.assertTrue(asset.startswith(f"{prefix}/static/"), asset)
+                loaded = self.call("GET", asset[len(prefix) :], function_url=function_url)
+                self.assertEqual(loaded.status, 200)
+                self.assertTrue(loaded.content)
+        return page
+
+    def test_swagger_ui_and_every_asset_load_under_the_stage_prefix(self):
+        page = self.assert_page_assets_load("/api/docs/", "/dev")
+        self.assertIn("/dev/api/schema/", page.text)
+
+    def test_redoc_loads_under_the_stage_prefix(self):
+        self.assert_page_assets_load("/api/redoc/", "/dev")
+
+    def test_pages_under_a_function_url_link_static_files_without_a_prefix(self):
+        self.assert_page_assets_load("/api/docs/", "", function_url=True)
+
+    def test_admin_login_with_csrf_then_the_constance_page_and_its_css(self):
+        User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
+        login_page = self.call("GET", "/admin/login/")
+        self.assertEqual(login_page.status, 200)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)[1]
+        self.assertIn("csrftoken", self.lambda_.cookies)
+        logged_in = self.call(
+            "POST",
+            "/admin/login/?next=/dev/admin/",
+            form={
+                "csrfmiddlewaretoken": token,
+                "username": "admin@example.com",
+                "password": PASSWORD,
+                "next": "/dev/admin/",
+            },
+            headers={
+                "Origin": f"https://{API_HOST}",
+                "Referer": f"https://{API_HOST}/dev/admin/login/",
+            },
+        )
+        self.assertEqual(logged_in.status, 302, logged_in.text[:1000])
+        self.assertEqual(logged_in.header("Location"), "/dev/admin/")
+        self.assertIn("Secure", " ".join(logged_in.cookies))
+        constance = self.assert_page_assets_load("/admin/constance/config/", "/dev")
+        self.assertIn("ACCESS_TOKEN_LIFETIME", constance.text)
+        self.assertIn("/dev/static/admin/css/base.css", constance.text)
+
+    def test_a_host_outside_allowed_hosts_gets_400(self):
+        response = self.call("GET", "/api/schema/", headers={"Host": "evil.example.com"})
+        self.assertEqual(response.status, 400)
+
+    def test_the_scheduled_event_purges_only_expired_tokens(self):
+        make_user()
+        services.login(
+            email="user@example.com", password=PASSWORD, now=timezone.now() - timedelta(days=31)
+        )
+        kept = services.login(email="user@example.com", password=PASSWORD)
+        result = self.lambda_.invoke(scheduled_event("app.serverless.purge_refresh_tokens"))
+        self.assertEqual(result, {"deleted": 1})
+        self.assertEqual(RefreshToken.objects.count(), 1)
+        self.assertIsNotNone(services.rotate(refresh_token=kept.refresh_token).refresh_token)
+
+    def test_logs_at_the_production_level_hold_no_token_or_authorization_header(self):
+        make_user()
+        captured = io.StringIO()
+        log_handler = logging.StreamHandler(captured)
+        logging.getLogger().addHandler(log_handler)
+        try:
+            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+                pair = self.call(
+                    "POST",
+                    "/api/login/",
+                    json_body={"email": "user@example.com", "password": PASSWORD},
+                ).json()
+                self.call("GET", "/api/me/", headers=self.bearer(pair["access_token"]))
+                self.call("GET", "/api/me/", headers=self.bearer(pair["access_token"] + "x"))
+                self.call(
+                    "POST", "/api/refresh/", json_body={"refresh_token": pair["refresh_token"]}
+                )
+                self.call(
+                    "POST", "/api/refresh/", json_body={"refresh_token": pair["refresh_token"]}
+                )
+        finally:
+            logging.getLogger().removeHandler(log_handler)
+        output = captured.getvalue()
+        self.assertIn("Unauthorized", output)
+        for secret in (
+            pair["access_token"],
+            pair["refresh_token"],
+            PASSWORD,
+            "Authorization",
+            "Bearer",
+        ):
+            self.assertNotIn(secret, output)
+        self.assertEqual(logging.getLevelName(logging.getLogger().level), "WARNING")
+
+
+class LambdaClientAddressMiddlewareTests(TestCase):
+    def address(self, event):
+        request = RequestFactory().get("/", REMOTE_ADDR="10.9.9.9")
+        if event is not None:
+            request.META["lambda.event"] = event
+        return LambdaClientAddressMiddleware(lambda r: r.META["REMOTE_ADDR"])(request)
+
+    def test_client_address_comes_from_the_event_not_x_forwarded_for(self):
+        cases = {
+            "API Gateway v1": (
+                {"requestContext": {"identity": {"sourceIp": CLIENT_IP}}},
+                CLIENT_IP,
+            ),
+            "Function URL": ({"requestContext": {"http": {"sourceIp": CLIENT_IP}}}, CLIENT_IP),
+            "no Lambda event": (None, "10.9.9.9"),
+        }
+        for label, (event, expected) in cases.items():
+            with self.subTest(label):
+                self.assertEqual(self.address(event), expected)
+
+
+class ScriptPrefixStorageTests(TestCase):
+    def test_static_urls_carry_the_script_prefix_of_the_request(self):
+        from django.contrib.staticfiles.storage import staticfiles_storage
+        from django.urls import set_script_prefix
+
+        try:
+            for prefix, expected in (("/dev/", "/dev/static/"), ("/", "/static/")):
+                with self.subTest(prefix=prefix):
+                    set_script_prefix(prefix)
+                    self.assertTrue(
+                        staticfiles_storage.url("admin/css/base.css").startswith(expected)
+                    )
+        finally:
+            set_script_prefix("/")
+
+    def test_function_url_host_is_allowed(self):
+        self.assertIn(f".lambda-url.{REGION}.on.aws", aws_hosts(REGION))
+        self.assertTrue(URL_HOST.endswith(aws_hosts(REGION)[1]))
