@@ -22,8 +22,7 @@ from app.accounts import services
 from app.accounts.models import RefreshToken, User
 from app.serverless import LambdaClientAddressMiddleware
 from app.settings import aws_hosts
-from tests.accounts_tests.factories import PASSWORD, make_user
-from tests.app_tests.lambda_harness import (
+from scripts.lambda_local import (
     API_HOST,
     CLIENT_IP,
     REGION,
@@ -32,6 +31,7 @@ from tests.app_tests.lambda_harness import (
     aws_environment,
     scheduled_event,
 )
+from tests.accounts_tests.factories import PASSWORD, make_user
 
 SECRETS = {
     "DJANGO_SECRET_KEY": "remote-secret-key-" + "x" * 40,

@@ -1,8 +1,10 @@
-"""Run the real Zappa handler in-process, with settings made by Zappa's own generator.
+"""Lambda events, and the real Zappa handler run in-process, for tests and local tools.
 
 Builds ``zappa_settings.py`` from ``zappa_settings.json`` exactly as ``zappa package`` would,
 and feeds ``zappa.handler.lambda_handler`` API Gateway REST (v1) proxy events and Function URL
-(payload 2.0) events. A small cookie jar makes admin sessions possible.
+(payload 2.0) events. A small cookie jar makes admin sessions possible. Used by the handler
+tests, ``scripts/lambda-serve`` and the cold-start benchmark; the event builders need nothing
+but the standard library.
 """
 
 from __future__ import annotations
@@ -18,10 +20,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
-from django.core import signals
-from django.db import close_old_connections
-
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 API_HOST = f"abc123defg.execute-api.{REGION}.amazonaws.com"
 URL_HOST = f"abcdefghijklmnopqrstuvwxyz012345.lambda-url.{REGION}.on.aws"
@@ -99,6 +98,8 @@ class LambdaHarness:
 
     def invoke(self, event: dict):
         """Call ``lambda_handler`` as Lambda does, keeping the test's database connection."""
+        from django.core import signals
+        from django.db import close_old_connections
         from zappa import handler as zappa_handler
 
         # As django.test.Client does: the handler's request signals would close the

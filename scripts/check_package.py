@@ -1,0 +1,63 @@
+"""Report a Lambda zip's sizes and refuse one Lambda would not take or could not run.
+
+Checks: Lambda's size limits, the files the function needs, no compiled library needing a
+glibc newer than Amazon Linux 2's 2.26, and no secret-looking settings file.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import zipfile
+
+ZIPPED_LIMIT = 50 * 1024 * 1024  # direct upload; Zappa goes through S3, but stay under it
+UNZIPPED_LIMIT = 250 * 1024 * 1024
+REQUIRED = [
+    "handler.py",
+    "zappa_settings.py",
+    "app/settings.py",
+    "app/accounts/views.py",
+    "django/__init__.py",
+    "staticfiles/staticfiles.json",
+    "psycopg2/__init__.py",
+]
+GLIBC = re.compile(rb"GLIBC_2\.(\d+)")
+
+
+def main(path: str) -> int:
+    """Print the report; exit 1 on any problem."""
+    problems = []
+    with zipfile.ZipFile(path) as archive:
+        entries = archive.infolist()
+        names = {entry.filename for entry in entries}
+        unzipped = sum(entry.file_size for entry in entries)
+        newest_glibc = 0
+        for entry in entries:
+            if ".so" in entry.filename.rsplit("/", 1)[-1]:
+                versions = [int(v) for v in GLIBC.findall(archive.read(entry))]
+                if versions and max(versions) > 26:
+                    problems.append(f"{entry.filename} needs GLIBC_2.{max(versions)}")
+                newest_glibc = max([newest_glibc, *versions])
+        pyc = sum(1 for name in names if name.endswith(".pyc"))
+        for required in REQUIRED:
+            if required not in names:
+                problems.append(f"missing {required}")
+        for banned in ("boto3/__init__.py", "botocore/__init__.py", "pytest/__init__.py"):
+            if banned in names:
+                problems.append(f"{banned.split('/')[0]} should not be packaged")
+    zipped = __import__("os").path.getsize(path)
+    print(
+        f"{path}: {zipped / 2**20:.1f} MiB zipped, {unzipped / 2**20:.1f} MiB unzipped, "
+        f"{len(entries)} files ({pyc} .pyc), newest glibc symbol 2.{newest_glibc}"
+    )
+    if zipped > ZIPPED_LIMIT:
+        problems.append(f"zipped size over {ZIPPED_LIMIT / 2**20:.0f} MiB")
+    if unzipped > UNZIPPED_LIMIT:
+        problems.append(f"unzipped size over {UNZIPPED_LIMIT / 2**20:.0f} MiB")
+    for problem in problems:
+        print(f"PROBLEM: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
