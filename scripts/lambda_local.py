@@ -27,14 +27,19 @@ URL_HOST = f"abcdefghijklmnopqrstuvwxyz012345.lambda-url.{REGION}.on.aws"
 CLIENT_IP = "203.0.113.7"
 
 
-def zappa_settings_source(stage: str) -> str:
-    """The ``zappa_settings.py`` Zappa would put in the package for ``stage``."""
+def load_stage(stage: str):
+    """Zappa's CLI object with ``zappa_settings.json`` loaded for ``stage`` (no AWS call)."""
     from zappa.cli import ZappaCLI
 
     cli = ZappaCLI()
     cli.api_stage = stage
     cli.load_settings(str(ROOT / "zappa_settings.json"))
-    return cli.get_zappa_settings_string()
+    return cli
+
+
+def zappa_settings_source(stage: str) -> str:
+    """The ``zappa_settings.py`` Zappa would put in the package for ``stage``."""
+    return load_stage(stage).get_zappa_settings_string()
 
 
 class LambdaContext:

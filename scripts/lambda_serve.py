@@ -1,0 +1,131 @@
+"""A local HTTP front for the real Lambda handler: each request becomes an API Gateway event.
+
+``scripts/lambda-serve [PORT]`` serves http://127.0.0.1:PORT/dev/... (default 8001): the path
+after the stage goes into a REST API (v1) proxy event, exactly as API Gateway would send it, and
+``zappa.handler.lambda_handler`` answers it, with the settings Zappa generates from
+``zappa_settings.json``, debug off, and the stage's secrets read from ``remote_env`` in S3
+(moto, in-process: nothing leaves this machine). The event carries an execute-api Host, as
+API Gateway's do, so Zappa adds the stage prefix to every URL Django makes. Differences from
+AWS, on purpose: plain HTTP on loopback (``X-Forwarded-Proto: http``, HTTPS redirection off)
+and this server's own origin trusted for CSRF, so a browser can use the admin.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import lambda_local  # noqa: E402
+
+STAGE = os.environ.get("LAMBDA_STAGE", "dev")
+
+
+def start_fake_aws() -> None:
+    """moto in-process, holding the stage's secrets where ``remote_env`` points."""
+    import boto3
+    from moto import mock_aws
+
+    os.environ.update(lambda_local.aws_environment())
+    os.environ.pop("AWS_PROFILE", None)
+    mock_aws().start()
+    remote_env = lambda_local.load_stage(STAGE).remote_env
+    bucket, key = remote_env.removeprefix("s3://").split("/", 1)
+    s3 = boto3.client("s3", region_name=lambda_local.REGION)
+    s3.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": lambda_local.REGION}
+    )
+    stage_secrets = {
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
+        "JWT_SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY") or secrets.token_urlsafe(40),
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'db.sqlite3'}"),
+    }
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(stage_secrets))
+
+
+class Front(BaseHTTPRequestHandler):
+    server_version = "lambda-serve"
+    harness: lambda_local.LambdaHarness
+
+    def do_request(self) -> None:
+        from zappa import handler as zappa_handler
+
+        path, _, query = self.path.partition("?")
+        prefix = f"/{STAGE}"
+        if not (path == prefix or path.startswith(prefix + "/")):
+            # API Gateway's own answer for a path outside the stage.
+            return self.reply(
+                403, {"Content-Type": ["application/json"]}, b'{"message":"Forbidden"}'
+            )
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8", "replace") if length else None
+        headers = dict(self.headers.items())
+        headers.update(
+            {
+                "Host": lambda_local.API_HOST,
+                "X-Forwarded-Proto": "http",
+                "X-Forwarded-For": self.client_address[0],
+            }
+        )
+        event = lambda_local.api_gateway_event(
+            self.command, path[len(prefix) :] or "/", query, headers, body, STAGE
+        )
+        event["requestContext"]["identity"]["sourceIp"] = self.client_address[0]
+        result = zappa_handler.lambda_handler(event, lambda_local.LambdaContext())
+        content = result.get("body") or ""
+        data = base64.b64decode(content) if result.get("isBase64Encoded") else content.encode()
+        self.reply(result["statusCode"], result.get("multiValueHeaders") or {}, data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_request
+
+    def reply(self, status: int, headers: dict, data: bytes) -> None:
+        self.send_response(status)
+        seen = set()
+        for name, values in headers.items():
+            # Zappa repeats Set-Cookie under a lower-cased name: send each cookie once.
+            if name.lower() in seen or name.lower() in {"content-length", "connection"}:
+                continue
+            seen.add(name.lower())
+            for value in values:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def log_message(self, format, *args):
+        sys.stderr.write(f"lambda-serve: {self.command} {self.path} -> {args[1]}\n")
+
+
+def main() -> int:
+    """Start fake AWS, cold-start the handler once, serve on 127.0.0.1 until interrupted."""
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8001
+    os.environ.update(
+        {
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DJANGO_CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port},http://localhost:{port}",
+            "AWS_LAMBDA_FUNCTION_NAME": f"auth-api-{STAGE}",
+        }
+    )
+    start_fake_aws()
+    Front.harness = lambda_local.LambdaHarness(STAGE)
+    # One thread at a time, as one Lambda instance handles one event at a time.
+    server = HTTPServer(("127.0.0.1", port), Front)
+    print(f"lambda-serve: http://127.0.0.1:{port}/{STAGE}/api/docs/", file=sys.stderr, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

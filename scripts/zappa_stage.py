@@ -1,0 +1,99 @@
+"""Steps of ``scripts/deploy`` and ``scripts/rehearse`` that Zappa's CLI does not offer.
+
+``zappa deploy -z`` with a zip built elsewhere skips creating the execution role, and a local
+zip goes up as a direct upload (50 MB limit). So, with Zappa's own objects:
+
+    python scripts/zappa_stage.py prepare STAGE ZIP   roles + bucket + upload; prints the s3:// URL
+    python scripts/zappa_stage.py deployed STAGE      exit 0 when the function exists
+    python scripts/zappa_stage.py verify STAGE        what a deploy must have created (rehearsal)
+
+Run with the runtime venv (build/venv), which has Zappa and boto3.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import botocore.exceptions
+from lambda_local import load_stage as load
+
+
+def prepare(stage: str, zip_path: str) -> int:
+    """Create the IAM role if Zappa manages it, then upload the zip to the stage's bucket."""
+    cli = load(stage)
+    if cli.manage_roles:
+        cli.zappa.create_iam_roles()
+    if not cli.zappa.upload_to_s3(zip_path, cli.s3_bucket_name, disable_progress=True):
+        print("upload to S3 failed", file=sys.stderr)
+        return 1
+    print(f"s3://{cli.s3_bucket_name}/{os.path.basename(zip_path)}")
+    return 0
+
+
+def deployed(stage: str) -> int:
+    """0 when the stage's function exists, 1 when it does not."""
+    cli = load(stage)
+    try:
+        cli.zappa.lambda_client.get_function(FunctionName=cli.lambda_name)
+    except botocore.exceptions.ClientError:
+        return 1
+    return 0
+
+
+def verify(stage: str) -> int:
+    """Check the function, its settings, REST API, daily rule and Function URL; print them."""
+    cli = load(stage)
+    zappa = cli.zappa
+    problems = []
+    function = zappa.lambda_client.get_function(FunctionName=cli.lambda_name)["Configuration"]
+    print(
+        f"function {function['FunctionName']}: runtime {function['Runtime']}, "
+        f"{function['MemorySize']} MB, timeout {function['Timeout']} s, "
+        f"handler {function['Handler']}"
+    )
+    expected = {
+        "Runtime": cli.runtime,
+        "MemorySize": cli.memory_size,
+        "Timeout": cli.timeout_seconds,
+        "Handler": "handler.lambda_handler",
+    }
+    problems += [
+        f"{key} is {function[key]!r}" for key, value in expected.items() if function[key] != value
+    ]
+
+    api_id = zappa.get_api_id(cli.lambda_name)
+    print(f"REST API: {api_id}")
+    if not api_id:
+        problems.append("no REST API")
+
+    rules = zappa.events_client.list_rules(NamePrefix=cli.lambda_name)["Rules"]
+    schedules = {rule["Name"]: rule.get("ScheduleExpression") for rule in rules}
+    print(f"rules: {schedules}")
+    if not any(
+        name.endswith("purge_refresh_tokens") and expression == "rate(1 day)"
+        for name, expression in schedules.items()
+    ):
+        problems.append("no daily purge rule")
+    if any("keep_warm" in name for name in schedules):
+        problems.append("a keep_warm rule exists although keep_warm is off")
+
+    url = zappa.lambda_client.get_function_url_config(FunctionName=cli.lambda_name)
+    print(f"function URL: {url['FunctionUrl']} (auth {url['AuthType']})")
+
+    for problem in problems:
+        print(f"PROBLEM: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch the sub-command."""
+    commands = {"prepare": prepare, "deployed": deployed, "verify": verify}
+    if len(argv) < 2 or argv[0] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return commands[argv[0]](*argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

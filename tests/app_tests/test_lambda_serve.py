@@ -1,0 +1,181 @@
+"""``scripts/lambda-serve``: the real handler behind a local HTTP front, production settings.
+
+Runs the script as a person would (debug off, hashed static files, secrets from moto's S3) and
+talks HTTP to it on 127.0.0.1 with the API Gateway stage prefix.
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.cookies import SimpleCookie
+
+from scripts.lambda_local import ROOT
+from tests.accounts_tests.factories import PASSWORD
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LambdaServeTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.folder = tempfile.TemporaryDirectory()
+        port = free_port()
+        cls.base = f"http://127.0.0.1:{port}/dev"
+        cls.env = env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{cls.folder.name}/lambda-serve.sqlite3",
+        }
+        cls.log = open(os.path.join(cls.folder.name, "serve.log"), "w")  # noqa: SIM115
+        cls.server = subprocess.Popen(
+            [str(ROOT / "scripts/lambda-serve"), str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=cls.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if cls.server.poll() is not None:
+                    break
+                time.sleep(0.3)
+        else:
+            cls.tearDownClass()
+            raise AssertionError("lambda-serve did not start")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.terminate()
+        cls.server.wait(timeout=30)
+        cls.log.close()
+        cls.folder.cleanup()
+
+    def request(self, method, path, body=None, headers=None, opener=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method, headers=headers or {}
+        )
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with (opener or urllib.request.build_opener()).open(request, timeout=30) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read()
+
+    def test_the_briefs_session_works_through_the_handler(self):
+        credentials = {"email": "serve@example.com", "password": PASSWORD}
+        status, _, body = self.request("POST", "/api/register/", credentials)
+        self.assertEqual(status, 201, body)
+        status, _, body = self.request("POST", "/api/login/", credentials)
+        pair = json.loads(body)
+        auth = {"Authorization": f"Bearer {pair['access_token']}"}
+        status, _, body = self.request("GET", "/api/me/", headers=auth)
+        self.assertEqual(json.loads(body)["email"], "serve@example.com")
+        status, _, body = self.request(
+            "POST", "/api/refresh/", {"refresh_token": pair["refresh_token"]}
+        )
+        self.assertEqual(status, 200)
+        status, headers, body = self.request(
+            "GET", "/api/me/", headers={"Authorization": "Bearer x"}
+        )
+        self.assertEqual(status, 401)
+        self.assertIn('error="invalid_token"', headers["WWW-Authenticate"])
+
+    def test_docs_link_hashed_static_files_under_the_stage_and_all_load(self):
+        status, _, body = self.request("GET", "/api/docs/")
+        self.assertEqual(status, 200)
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', body.decode())
+        self.assertTrue(assets)
+        for asset in assets:
+            with self.subTest(asset=asset):
+                # The manifest storage of production: names carry a content hash.
+                self.assertRegex(asset, r"^/dev/static/.+\.[0-9a-f]{12}\.(js|css|png)$")
+                status, _, content = self.request("GET", asset[len("/dev") :])
+                self.assertEqual(status, 200)
+                self.assertTrue(content)
+
+    def test_paths_outside_the_stage_get_api_gateways_403(self):
+        url = self.base.rsplit("/dev", 1)[0] + "/api/docs/"
+        with self.assertRaises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(url, timeout=10)
+        self.assertEqual(caught.exception.code, 403)
+
+    def test_admin_login_with_csrf_reaches_the_constance_page(self):
+        subprocess.run(
+            [str(ROOT / ".venv/bin/python"), "manage.py", "createsuperuser", "--noinput"],
+            cwd=ROOT,
+            env={
+                **self.env,
+                "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+                "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+            },
+            check=True,
+            capture_output=True,
+        )
+        cookies = {}
+
+        def call(method, path, form=None, headers=None):
+            headers = {
+                "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+                **(headers or {}),
+            }
+            data = urllib.parse.urlencode(form).encode() if form else None
+            request = urllib.request.Request(
+                self.base + path, data=data, method=method, headers=headers
+            )
+            opener = urllib.request.build_opener(NoRedirect)
+            try:
+                response = opener.open(request, timeout=30)
+            except urllib.error.HTTPError as error:
+                response = error
+            for header in response.headers.get_all("Set-Cookie") or []:
+                cookie = SimpleCookie(header)
+                cookies.update({name: morsel.value for name, morsel in cookie.items()})
+                self.assertIn("Secure", header)
+            return response.status, response.headers, response.read()
+
+        status, _, body = call("GET", "/admin/login/")
+        self.assertIn(b"/dev/static/admin/css/base.", body)
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body)[1].decode()
+        origin = self.base.rsplit("/dev", 1)[0]
+        status, headers, _ = call(
+            "POST",
+            "/admin/login/",
+            form={
+                "csrfmiddlewaretoken": token,
+                "username": "admin@example.com",
+                "password": PASSWORD,
+                "next": "/dev/admin/",
+            },
+            headers={
+                "Origin": origin,
+                "Referer": f"{self.base}/admin/login/",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        self.assertEqual(status, 302)
+        self.assertEqual(headers["Location"], "/dev/admin/")
+        status, _, body = call("GET", "/admin/constance/config/")
+        self.assertEqual(status, 200)
+        self.assertIn(b"ACCESS_TOKEN_LIFETIME", body)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None

@@ -1,0 +1,60 @@
+"""``zappa_settings.json``: the production choices, and what Zappa generates from them."""
+
+import json
+import os
+import re
+import unittest
+from unittest import mock
+
+from scripts.lambda_local import ROOT, aws_environment, zappa_settings_source
+
+SETTINGS = json.loads((ROOT / "zappa_settings.json").read_text())
+
+
+def stage(name):
+    merged = dict(SETTINGS[SETTINGS[name]["extends"]])
+    merged.update(SETTINGS[name])
+    return merged
+
+
+class ZappaSettingsTests(unittest.TestCase):
+    def test_both_stages_run_django_on_python_3_11_quietly_and_without_keep_warm(self):
+        for name in ("dev", "production"):
+            with self.subTest(stage=name):
+                config = stage(name)
+                self.assertEqual(config["django_settings"], "app.settings")
+                self.assertEqual(config["runtime"], "python3.11")
+                self.assertIs(config["debug"], False)
+                self.assertEqual(config["log_level"], "WARNING")
+                self.assertIs(config["keep_warm"], False)
+                self.assertIs(config["function_url_enabled"], True)
+                self.assertLessEqual(config["timeout_seconds"], 29)
+                self.assertTrue(config["remote_env"].startswith("s3://"))
+
+    def test_the_refresh_token_purge_runs_once_a_day(self):
+        self.assertIn(
+            {"function": "app.serverless.purge_refresh_tokens", "expression": "rate(1 day)"},
+            stage("production")["events"],
+        )
+
+    def test_no_secret_is_written_in_the_file(self):
+        text = (ROOT / "zappa_settings.json").read_text()
+        for name in ("DJANGO_SECRET_KEY", "JWT_SIGNING_KEY", "DATABASE_URL", "postgres://"):
+            self.assertNotIn(name, text)
+        for config in SETTINGS.values():
+            self.assertNotIn("environment_variables", config)
+            self.assertNotIn("aws_environment_variables", config)
+
+    def test_what_lambda_does_not_need_is_left_out_of_the_package(self):
+        excluded = set(stage("dev")["exclude"])
+        self.assertTrue({"tests", "scripts", "boto3", "botocore", "*.sqlite3"} <= excluded)
+
+    def test_generated_handler_settings_are_quiet_and_read_secrets_from_s3(self):
+        with mock.patch.dict(os.environ, aws_environment()):
+            source = zappa_settings_source("production")
+        self.assertIn("DEBUG=False", source)
+        self.assertIn("LOG_LEVEL='WARNING'", source)
+        self.assertIn("DJANGO_SETTINGS='app.settings'", source)
+        self.assertIn("REMOTE_ENV='s3://auth-api-config-production/secrets.json'", source)
+        self.assertNotIn("WEBSOCKET_HANDLER_MODULE", source)
+        self.assertIsNone(re.search(r"SECRET_KEY|SIGNING_KEY", source))
