@@ -72,3 +72,26 @@ class SettingsTests(unittest.TestCase):
     def test_an_unknown_debug_spelling_stops_start_up(self):
         result = load_settings(DJANGO_DEBUG="maybe")
         self.assertIn("DJANGO_DEBUG must be true or false", result.stderr)
+
+    def test_production_settings_pass_the_deploy_checklist(self):
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("DJANGO_", "JWT_", "DATABASE_URL"))
+        }
+        env.update(
+            DJANGO_DEBUG="false",
+            DJANGO_SECRET_KEY="k" + "".join(chr(33 + (i * 7) % 90) for i in range(60)),
+            JWT_SIGNING_KEY=STRONG,
+            AWS_REGION="eu-west-1",
+        )
+        result = subprocess.run(
+            [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("no issues", result.stdout)
