@@ -39,3 +39,44 @@ UNAUTHORIZED = error(
     "invalid_token",
     "Token has expired.",
 )
+
+
+def _link(operation_id: str, description: str, **definition) -> dict:
+    return {"operationId": operation_id, "description": description, **definition}
+
+
+# OpenAPI links (3.0 section 4.7.20): how each response feeds the next call of a session, so
+# that clients and tools such as schemathesis can follow register -> login -> me -> refresh
+# -> logout.
+_BEARER = {"header.Authorization": "Bearer {$response.body#/access_token}"}
+_SESSION_LINKS = {
+    ("/api/register/", "post", "201"): {
+        "LogIn": _link(
+            "login",
+            "Log in with the e-mail just registered and the password sent.",
+            requestBody={"email": "$response.body#/email", "password": "$request.body#/password"},
+        ),
+    },
+    ("/api/login/", "post", "200"): {
+        "ReadProfile": _link("me_read", "Use the access token.", parameters=_BEARER),
+        "Refresh": _link(
+            "refresh",
+            "Exchange the refresh token.",
+            requestBody={"refresh_token": "$response.body#/refresh_token"},
+        ),
+        "LogOut": _link(
+            "logout",
+            "End the session.",
+            requestBody={"refresh_token": "$response.body#/refresh_token"},
+        ),
+    },
+}
+_SESSION_LINKS[("/api/refresh/", "post", "200")] = _SESSION_LINKS[("/api/login/", "post", "200")]
+
+
+def add_session_links(result, generator, request, public):
+    """drf-spectacular postprocessing hook: add the session's OpenAPI links."""
+    for (path, method, status), links in _SESSION_LINKS.items():
+        response = result["paths"][path][method]["responses"][status]
+        response["links"] = links
+    return result

@@ -2,6 +2,8 @@
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from app.accounts import tokens
@@ -25,6 +27,7 @@ class StrictEmailField(_StringOnly, serializers.EmailField):
     pass
 
 
+@extend_schema_field(OpenApiTypes.UUID)
 class RefreshTokenField(StrictCharField):
     default_error_messages = {"invalid": "Must be a valid UUID."}
 
@@ -36,15 +39,23 @@ class RefreshTokenField(StrictCharField):
             self.fail("invalid")
 
 
-def _password_field():
+def _password_field(**kwargs):
     return StrictCharField(
-        max_length=128, trim_whitespace=False, write_only=True, style={"input_type": "password"}
+        max_length=128,
+        trim_whitespace=False,
+        write_only=True,
+        style={"input_type": "password"},
+        **kwargs,
     )
 
 
 class RegisterSerializer(serializers.Serializer):
     email = StrictEmailField(max_length=254)
-    password = _password_field()
+    # min_length documents MinimumLengthValidator's 8 in the schema; the validators decide.
+    password = _password_field(
+        min_length=8,
+        help_text="At least 8 characters, not too common, not all digits, not like the e-mail.",
+    )
 
     def validate(self, attrs):
         """Apply Django's password validators, the similarity one against the e-mail."""
