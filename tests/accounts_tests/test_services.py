@@ -1,10 +1,14 @@
 """``app/accounts/services.py``: every write, with time passed in as ``now=``."""
 
+import contextlib
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
+import psycopg2
 from constance.test import override_config
 from django.conf import settings
-from django.test import TestCase, override_settings
+from django.db import DatabaseError, connection
+from django.test import TestCase, TransactionTestCase, override_settings
 
 from app.accounts import services, tokens
 from app.accounts.errors import (
@@ -241,3 +245,49 @@ class PurgeTests(TestCase):
         remaining = set(RefreshToken.objects.values_list("digest", flat=True))
         expected = {recent_revoked.refresh_token, successor.refresh_token, active.refresh_token}
         self.assertEqual(remaining, {tokens.refresh_token_digest(each) for each in expected})
+
+
+class RotateInterruptionTests(TransactionTestCase):
+    """A refresh whose transaction is cut in the middle keeps nothing of what it began."""
+
+    def setUp(self):
+        make_user()
+        self.pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
+
+    def cut_connection(self, **kwargs):
+        """Kill the database connection after the new row and the used-up mark are written."""
+        if connection.vendor == "postgresql":
+            pid = connection.connection.info.backend_pid
+            killer = psycopg2.connect(**connection.get_connection_params())
+            killer.autocommit = True
+            with killer.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            killer.close()
+        else:
+            connection.connection.close()
+        return "token"
+
+    def assert_nothing_was_kept(self):
+        with contextlib.suppress(Exception):
+            connection.close()
+        connection.connection = None
+        old = stored(self.pair.refresh_token)
+        self.assertIsNone(old.used_at)
+        self.assertEqual(RefreshToken.objects.count(), 1)
+        services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+
+    def test_connection_lost_before_commit_leaves_the_old_token_usable(self):
+        with (
+            mock.patch("app.accounts.tokens.issue_access_token", side_effect=self.cut_connection),
+            self.assertRaises(DatabaseError),
+        ):
+            services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+        self.assert_nothing_was_kept()
+
+    def test_error_after_the_new_row_leaves_the_old_token_usable(self):
+        with (
+            mock.patch("app.accounts.tokens.issue_access_token", side_effect=RuntimeError("boom")),
+            self.assertRaises(RuntimeError),
+        ):
+            services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+        self.assert_nothing_was_kept()

@@ -301,6 +301,24 @@ class MeTests(ApiTestCase):
                     response["WWW-Authenticate"].startswith(f'{BEARER}, error="invalid_token"')
                 )
 
+    def test_clock_skew_within_the_leeway_is_tolerated_and_beyond_it_refused(self):
+        leeway = settings.JWT_LEEWAY
+        second = timedelta(seconds=1)
+        now = timezone.now()
+        lifetime = timedelta(seconds=30)
+        cases = [
+            ("issued 3 s in the future", now + leeway - 2 * second, 200),
+            ("issued past the leeway in the future", now + leeway + 2 * second, 401),
+            ("expired 3 s ago", now - lifetime - leeway + 2 * second, 200),
+            ("expired past the leeway", now - lifetime - leeway - 2 * second, 401),
+        ]
+        for label, issued_at, status in cases:
+            with self.subTest(label):
+                token = tokens.issue_access_token(
+                    user_id=self.user.pk, lifetime=lifetime, now=issued_at
+                )
+                self.assertEqual(self.get_me(f"Bearer {token}").status_code, status)
+
     def test_me_for_a_user_deleted_after_login_returns_401(self):
         User.objects.all().delete()
         self.assertError(self.get_me(), 401, "invalid_token")
