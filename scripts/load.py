@@ -1,0 +1,193 @@
+"""A bounded load run: 50 clients for 60 s against gunicorn workers on PostgreSQL, 127.0.0.1.
+
+Each client registers its own account, logs in, then loops until the deadline over a mix of
+``GET /api/me/`` (60 %), ``POST /api/refresh/`` (30 %) and ``POST /api/login/`` (10 %),
+refreshing first whenever its access token is over 20 s old. Afterwards it checks zero 5xx,
+and in the database that every successful refresh used up exactly one token and none was
+used twice (no session revoked for reuse). Prints requests per second and p50/p99 latency per
+endpoint. ``LOAD_CLIENTS``, ``LOAD_SECONDS`` and ``LOAD_WORKERS`` change the size.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import psycopg2
+from live_server import LiveServer
+
+CLIENTS = int(os.environ.get("LOAD_CLIENTS", "50"))
+SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
+WORKERS = int(os.environ.get("LOAD_WORKERS", "4"))
+PASSWORD = "correct-horse-battery"
+MIX = [("me", 0.6), ("refresh", 0.3), ("login", 0.1)]
+ENDPOINTS = {
+    "login": "POST /api/login/",
+    "me": "GET /api/me/",
+    "refresh": "POST /api/refresh/",
+    "register": "POST /api/register/",
+}
+
+
+class Client(threading.Thread):
+    def __init__(self, number, port, start_gate, deadline, results):
+        super().__init__(daemon=True)
+        self.port = port
+        self.start_gate = start_gate
+        self.deadline = deadline
+        self.results = results
+        self.random = random.Random(number)
+        self.credentials = {"email": f"load{number}@example.com", "password": PASSWORD}
+        self.pair = None
+        self.issued = 0.0
+
+    def request(self, name, method, path, body=None, token=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        start = time.perf_counter()
+        try:
+            connection.request(method, path, json.dumps(body) if body else None, headers)
+            response = connection.getresponse()
+            data = response.read()
+            status = response.status
+        except OSError:
+            status, data = 599, b""
+        finally:
+            connection.close()
+        self.results.record(name, status, time.perf_counter() - start)
+        return status, data
+
+    def login(self):
+        status, data = self.request("login", "POST", "/api/login/", self.credentials)
+        if status == 200:
+            self.pair, self.issued = json.loads(data), time.monotonic()
+
+    def refresh(self):
+        body = {"refresh_token": self.pair["refresh_token"]}
+        status, data = self.request("refresh", "POST", "/api/refresh/", body)
+        if status == 200:
+            self.pair, self.issued = json.loads(data), time.monotonic()
+            self.results.refreshed()
+        else:
+            self.login()
+
+    def run(self):
+        self.request("register", "POST", "/api/register/", self.credentials)
+        self.login()
+        self.start_gate.wait()
+        while time.monotonic() < self.deadline:
+            if self.pair is None:
+                self.login()
+                continue
+            if time.monotonic() - self.issued > 20:
+                self.refresh()
+                continue
+            action = self.random.choices([a for a, _ in MIX], [w for _, w in MIX])[0]
+            if action == "me":
+                self.request("me", "GET", "/api/me/", token=self.pair["access_token"])
+            else:
+                getattr(self, action)()
+
+
+class Results:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.latencies = defaultdict(list)
+        self.statuses = defaultdict(Counter)
+        self.refreshes = 0
+        self.measuring = False
+
+    def record(self, name, status, seconds):
+        with self.lock:
+            if self.measuring or name == "register":
+                self.latencies[name].append(seconds)
+                self.statuses[name][status] += 1
+
+    def refreshed(self):
+        with self.lock:
+            self.refreshes += 1
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def main() -> int:
+    """Run, check, print the table; exit 1 on any 5xx or any token used twice."""
+    results = Results()
+    with LiveServer("load", workers=WORKERS) as server:
+        start_gate = threading.Barrier(CLIENTS + 1)
+        clients = []
+        for number in range(CLIENTS):
+            client = Client(number, server.port, start_gate, 0, results)
+            clients.append(client)
+            client.start()
+        start_gate.wait()
+        started = time.monotonic()
+        for client in clients:
+            client.deadline = started + SECONDS
+        with results.lock:
+            results.measuring = True
+            refreshes_before = results.refreshes
+        for client in clients:
+            client.join(timeout=SECONDS + 120)
+        elapsed = time.monotonic() - started
+        with psycopg2.connect(server.database_url.replace("postgres://", "postgresql://")) as db:
+            with db.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FILTER (WHERE used_at IS NOT NULL),"
+                    " count(*) FILTER (WHERE revoked_at IS NOT NULL), count(*)"
+                    " FROM accounts_refreshtoken"
+                )
+                used, revoked, rows = cursor.fetchone()
+    total = sum(sum(c.values()) for name, c in results.statuses.items() if name != "register")
+    server_errors = sum(
+        count for c in results.statuses.values() for status, count in c.items() if status >= 500
+    )
+    print(
+        f"| endpoint ({CLIENTS} clients, {elapsed:.0f} s, {WORKERS} gunicorn workers, "
+        "PostgreSQL) | requests | req/s | p50 | p99 | statuses |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name in ("login", "me", "refresh"):
+        values = results.latencies[name]
+        if not values:
+            continue
+        statuses = ", ".join(f"{s}: {n}" for s, n in sorted(results.statuses[name].items()))
+        print(
+            f"| {ENDPOINTS[name]} | {len(values)} | {len(values) / elapsed:.1f} | "
+            f"{percentile(values, 0.5) * 1000:.0f} ms | {percentile(values, 0.99) * 1000:.0f} ms | "
+            f"{statuses} |"
+        )
+    print(f"| all | {total} | {total / elapsed:.1f} | | | 5xx: {server_errors} |")
+    print(
+        f"refresh tokens: {rows} rows, {used} used up, {revoked} revoked; "
+        f"successful refreshes: {results.refreshes} ({results.refreshes - refreshes_before} "
+        "while measuring)"
+    )
+    problems = []
+    if server_errors:
+        problems.append(f"{server_errors} responses were 5xx")
+    if used != results.refreshes:
+        problems.append(f"{used} tokens used up for {results.refreshes} successful refreshes")
+    if revoked:
+        problems.append(f"{revoked} tokens revoked: a refresh token was presented twice")
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
