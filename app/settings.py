@@ -207,6 +207,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "app.accounts.schema.add_session_links",
+        "app.accounts.schema.add_script_prefix_server",
     ],
 }
 

@@ -1,5 +1,6 @@
 """OpenAPI pieces for drf-spectacular: the bearer scheme and the documented error responses."""
 
+from django.urls import get_script_prefix
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
@@ -79,4 +80,16 @@ def add_session_links(result, generator, request, public):
     for (path, method, status), links in _SESSION_LINKS.items():
         response = result["paths"][path][method]["responses"][status]
         response["links"] = links
+    return result
+
+
+def add_script_prefix_server(result, generator, request, public):
+    """drf-spectacular postprocessing hook: serve the paths under the request's script prefix.
+
+    Behind API Gateway the API lives under ``/STAGE``; without a ``servers`` entry Swagger UI
+    would send "Try it out" requests to ``/api/...`` and get API Gateway's 403.
+    """
+    prefix = get_script_prefix().rstrip("/")
+    if prefix:
+        result["servers"] = [{"url": prefix}]
     return result

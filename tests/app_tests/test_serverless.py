@@ -158,6 +158,15 @@ class LambdaHandlerTests(TestCase):
         page = self.assert_page_assets_load("/api/docs/", "/dev")
         self.assertIn("/dev/api/schema/", page.text)
 
+    def test_schema_names_the_stage_as_its_server_so_try_it_out_reaches_the_api(self):
+        # Found with a browser: Swagger UI sent /api/... without the stage and got a 403.
+        schema = self.call("GET", "/api/schema/", headers={"Accept": "application/json"})
+        self.assertEqual(schema.json()["servers"], [{"url": "/dev"}])
+        direct = self.call(
+            "GET", "/api/schema/", headers={"Accept": "application/json"}, function_url=True
+        )
+        self.assertNotIn("servers", direct.json())
+
     def test_redoc_loads_under_the_stage_prefix(self):
         self.assert_page_assets_load("/api/redoc/", "/dev")
 
