@@ -28,6 +28,7 @@ BUILD = ROOT / "build"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import lambda_local  # noqa: E402
+from live_server import free_port  # noqa: E402
 
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
 WARM_CALLS = int(os.environ.get("BENCH_WARM_CALLS", "30"))
@@ -79,12 +80,6 @@ if warm:
     out["warm"] = {name: statistics.median(values) for name, values in timings.items()}
 print(json.dumps(out))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_moto() -> tuple[subprocess.Popen, str]:

@@ -18,13 +18,8 @@ import urllib.request
 from http.cookies import SimpleCookie
 
 from scripts.lambda_local import ROOT
+from scripts.live_server import free_port
 from tests.accounts_tests.factories import PASSWORD
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class LambdaServeTests(unittest.TestCase):
