@@ -14,8 +14,6 @@ import base64
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -23,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from live_server import ROOT, LiveServer, free_port
+from live_server import ROOT, LiveServer, start_lambda_serve
 from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -136,26 +134,6 @@ def admin_flow(page, base: str, prefix: str = "", lifetime: int = 77, screenshot
     )
 
 
-def start_lambda_serve(database_url: str):
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
-    log = (ROOT / "build" / "browser-lambda-serve.log").open("w")
-    process = subprocess.Popen(
-        [str(ROOT / "scripts/lambda-serve"), str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return process, f"http://127.0.0.1:{port}"
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    "lambda-serve exited; see build/browser-lambda-serve.log"
-                ) from None
-            time.sleep(0.3)
-    raise RuntimeError("lambda-serve did not start")
-
-
 def main() -> int:
     """Run the three flows; any failed expectation raises."""
     DOCS.mkdir(exist_ok=True)
@@ -171,13 +149,16 @@ def main() -> int:
             page.screenshot(path=str(DOCS / "swagger-ui.png"))
             admin_flow(browser.new_page(), server.url, screenshot=DOCS / "constance.png")
 
-            process, base = start_lambda_serve(server.database_url)
+            log = (ROOT / "build" / "browser-lambda-serve.log").open("w")
+            process, base = start_lambda_serve(server.database_url, log)
+            origin = base.removesuffix("/dev")
             try:
-                swagger_flow(browser.new_page(), base, prefix="/dev")
-                admin_flow(browser.new_page(), base, prefix="/dev", lifetime=45)
+                swagger_flow(browser.new_page(), origin, prefix="/dev")
+                admin_flow(browser.new_page(), origin, prefix="/dev", lifetime=45)
             finally:
                 process.terminate()
                 process.wait(timeout=30)
+                log.close()
         browser.close()
     print("browser: passed")
     return 0

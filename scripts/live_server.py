@@ -26,6 +26,38 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 120) -> None:
+    """Return once ``process`` accepts connections on ``port``; raise if it exits or hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not answer within {timeout:.0f} s")
+
+
+def start_lambda_serve(database_url: str, log) -> tuple[subprocess.Popen, str]:
+    """Start ``scripts/lambda-serve`` on a free port; return it and its ``/dev`` base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(ROOT / "scripts/lambda-serve"), str(port)],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process, "lambda-serve")
+    except RuntimeError:
+        process.kill()
+        raise
+    return process, f"http://127.0.0.1:{port}/dev"
+
+
 def fresh_database(name: str) -> str:
     """Drop and create database ``name`` on the local PostgreSQL; return its URL."""
     config = dj_database_url.parse(PG_SERVER)
@@ -96,16 +128,7 @@ class LiveServer:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited; see {self.log_path}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start in 60 s")
+        wait_for_port(self.port, self.process, f"gunicorn (log: {self.log_path})", timeout=60)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

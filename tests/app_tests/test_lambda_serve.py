@@ -7,10 +7,8 @@ talks HTTP to it on 127.0.0.1 with the API Gateway stage prefix.
 import json
 import os
 import re
-import socket
 import subprocess
 import tempfile
-import time
 import unittest
 import urllib.error
 import urllib.parse
@@ -18,7 +16,7 @@ import urllib.request
 from http.cookies import SimpleCookie
 
 from scripts.lambda_local import ROOT
-from scripts.live_server import free_port
+from scripts.live_server import start_lambda_serve
 from tests.accounts_tests.factories import PASSWORD
 
 
@@ -26,32 +24,10 @@ class LambdaServeTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.folder = tempfile.TemporaryDirectory()
-        port = free_port()
-        cls.base = f"http://127.0.0.1:{port}/dev"
-        cls.env = env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{cls.folder.name}/lambda-serve.sqlite3",
-        }
+        database_url = f"sqlite:///{cls.folder.name}/lambda-serve.sqlite3"
+        cls.env = {**os.environ, "DATABASE_URL": database_url}
         cls.log = open(os.path.join(cls.folder.name, "serve.log"), "w")  # noqa: SIM115
-        cls.server = subprocess.Popen(
-            [str(ROOT / "scripts/lambda-serve"), str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=cls.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if cls.server.poll() is not None:
-                    break
-                time.sleep(0.3)
-        else:
-            cls.tearDownClass()
-            raise AssertionError("lambda-serve did not start")
+        cls.server, cls.base = start_lambda_serve(database_url, cls.log)
 
     @classmethod
     def tearDownClass(cls):
