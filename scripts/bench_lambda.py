@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ BUILD = ROOT / "build"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import lambda_local  # noqa: E402
-from live_server import free_port  # noqa: E402
+from live_server import free_port, wait_for_port  # noqa: E402
 
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
 WARM_CALLS = int(os.environ.get("BENCH_WARM_CALLS", "30"))
@@ -91,12 +90,7 @@ def start_moto() -> tuple[subprocess.Popen, str]:
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_for_port(port, server, "moto_server", timeout=30)
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name=lambda_local.REGION)
