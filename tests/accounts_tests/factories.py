@@ -1,5 +1,7 @@
 """Shared test data: a password that passes the validators, and users made with it."""
 
+import re
+
 from app.accounts.models import User
 
 PASSWORD = "correct-horse-battery"
@@ -7,3 +9,9 @@ PASSWORD = "correct-horse-battery"
 
 def make_user(email="user@example.com", password=PASSWORD, **fields):
     return User.objects.create_user(email=email, password=password, **fields)
+
+
+def admin_login_form(page: str, email: str = "admin@example.com", next_url: str = "/dev/admin/"):
+    """The admin login form's fields, with the CSRF token read from the login ``page``."""
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+    return {"csrfmiddlewaretoken": token, "username": email, "password": PASSWORD, "next": next_url}

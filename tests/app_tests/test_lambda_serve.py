@@ -17,7 +17,7 @@ from http.cookies import SimpleCookie
 
 from scripts.lambda_local import ROOT
 from scripts.live_server import start_lambda_serve
-from tests.accounts_tests.factories import PASSWORD
+from tests.accounts_tests.factories import PASSWORD, admin_login_form
 
 
 class LambdaServeTests(unittest.TestCase):
@@ -123,17 +123,11 @@ class LambdaServeTests(unittest.TestCase):
 
         status, _, body = call("GET", "/admin/login/")
         self.assertIn(b"/dev/static/admin/css/base.", body)
-        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body)[1].decode()
         origin = self.base.rsplit("/dev", 1)[0]
         status, headers, _ = call(
             "POST",
             "/admin/login/",
-            form={
-                "csrfmiddlewaretoken": token,
-                "username": "admin@example.com",
-                "password": PASSWORD,
-                "next": "/dev/admin/",
-            },
+            form=admin_login_form(body.decode()),
             headers={
                 "Origin": origin,
                 "Referer": f"{self.base}/admin/login/",

@@ -31,7 +31,7 @@ from scripts.lambda_local import (
     aws_environment,
     scheduled_event,
 )
-from tests.accounts_tests.factories import PASSWORD, make_user
+from tests.accounts_tests.factories import PASSWORD, admin_login_form, make_user
 
 SECRETS = {
     "DJANGO_SECRET_KEY": "remote-secret-key-" + "x" * 40,
@@ -177,17 +177,11 @@ class LambdaHandlerTests(TestCase):
         User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
         login_page = self.call("GET", "/admin/login/")
         self.assertEqual(login_page.status, 200)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)[1]
         self.assertIn("csrftoken", self.lambda_.cookies)
         logged_in = self.call(
             "POST",
             "/admin/login/?next=/dev/admin/",
-            form={
-                "csrfmiddlewaretoken": token,
-                "username": "admin@example.com",
-                "password": PASSWORD,
-                "next": "/dev/admin/",
-            },
+            form=admin_login_form(login_page.text),
             headers={
                 "Origin": f"https://{API_HOST}",
                 "Referer": f"https://{API_HOST}/dev/admin/login/",
