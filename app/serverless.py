@@ -51,9 +51,8 @@ class LambdaClientAddressMiddleware:
         return self.get_response(request)
 
 
-def purge_refresh_tokens(event, context):
-    """The daily scheduled event (``zappa_settings.json``): purge refresh tokens."""
+def purge_expired(event, context):
+    """The daily scheduled event (``zappa_settings.json``): ``manage.py purge_expired``."""
     from app.accounts import services
 
-    deleted = services.purge_refresh_tokens()
-    return {"deleted": deleted}
+    return services.purge()

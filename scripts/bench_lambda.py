@@ -117,15 +117,14 @@ def prepare_database() -> None:
         if not cursor.fetchone():
             cursor.execute(f'CREATE DATABASE "{config["NAME"]}"')
     admin.close()
-    env = {**os.environ, "DATABASE_URL": DATABASE_URL}
-    for command in (["migrate", "--noinput", "-v0"], ["createcachetable"]):
-        subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+    env = {**os.environ, "DATABASE_URL": DATABASE_URL, "DJANGO_DEBUG": "true"}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def runtime_boto3() -> Path:

@@ -18,7 +18,8 @@ import json
 import os
 import secrets
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +56,9 @@ def start_fake_aws() -> None:
 class Front(BaseHTTPRequestHandler):
     server_version = "lambda-serve"
     harness: lambda_local.LambdaHarness
+    # One handler, one event at a time, as one Lambda instance runs them; the connections
+    # wait their turn here instead of being dropped.
+    instance = threading.Lock()
 
     def do_request(self) -> None:
         from zappa import handler as zappa_handler
@@ -80,7 +84,8 @@ class Front(BaseHTTPRequestHandler):
             self.command, path[len(prefix) :] or "/", query, headers, body, STAGE
         )
         event["requestContext"]["identity"]["sourceIp"] = self.client_address[0]
-        result = zappa_handler.lambda_handler(event, lambda_local.LambdaContext())
+        with self.instance:
+            result = zappa_handler.lambda_handler(event, lambda_local.LambdaContext())
         content = result.get("body") or ""
         data = base64.b64decode(content) if result.get("isBase64Encoded") else content.encode()
         self.reply(result["statusCode"], result.get("multiValueHeaders") or {}, data)
@@ -106,6 +111,13 @@ class Front(BaseHTTPRequestHandler):
         sys.stderr.write(f"lambda-serve: {self.command} {self.path} -> {args[1]}\n")
 
 
+class Server(ThreadingHTTPServer):
+    """A thread per connection, and a listen backlog for bursts (the default is 5)."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 def main() -> int:
     """Start fake AWS, cold-start the handler once, serve on 127.0.0.1 until interrupted."""
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8001
@@ -119,8 +131,7 @@ def main() -> int:
     )
     start_fake_aws()
     Front.harness = lambda_local.LambdaHarness(STAGE)
-    # One thread at a time, as one Lambda instance handles one event at a time.
-    server = HTTPServer(("127.0.0.1", port), Front)
+    server = Server(("127.0.0.1", port), Front)
     print(f"lambda-serve: http://127.0.0.1:{port}/{STAGE}/api/docs/", file=sys.stderr, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

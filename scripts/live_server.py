@@ -109,7 +109,6 @@ class LiveServer:
         """Migrate, collect static files, start gunicorn and wait until it answers."""
         self.log_path.parent.mkdir(exist_ok=True)
         self.manage("migrate", "--noinput")
-        self.manage("createcachetable")
         self.manage("collectstatic", "--noinput")
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(

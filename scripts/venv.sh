@@ -4,6 +4,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 
+# A random key for a command that needs settings but signs nothing (collectstatic).
+throwaway_key() {
+    "${PY:-python3}" -c 'import secrets; print(secrets.token_urlsafe(48))'
+}
+
 ensure_venv() {
     local requirements="$ROOT/$1"
     local stamp="$VENV/.installed-$(basename "$1")"

@@ -71,7 +71,7 @@ def verify(stage: str) -> int:
     schedules = {rule["Name"]: rule.get("ScheduleExpression") for rule in rules}
     print(f"rules: {schedules}")
     if not any(
-        name.endswith("purge_refresh_tokens") and expression == "rate(1 day)"
+        name.endswith("purge_expired") and expression == "rate(1 day)"
         for name, expression in schedules.items()
     ):
         problems.append("no daily purge rule")

@@ -1,4 +1,12 @@
-"""The project's settings, with a fast password hasher so the suite does not wait on Argon2."""
+"""The project's settings for the suite: debug-style local defaults, random keys for this
+process (none is committed), and a fast password hasher so tests do not wait on Argon2."""
+
+import os
+import secrets
+
+os.environ.setdefault("DJANGO_DEBUG", "true")
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(48))
+os.environ.setdefault("JWT_SIGNING_KEY", secrets.token_urlsafe(48))
 
 from app.settings import *  # noqa: F403
 

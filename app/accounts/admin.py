@@ -1,4 +1,4 @@
-"""Admin for users and (read-only) refresh tokens; constance adds the lifetimes page itself."""
+"""Admin for users and (read-only) sessions with their tokens; constance adds its own page."""
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -6,7 +6,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils import timezone
 
 from app.accounts import services
-from app.accounts.models import RefreshToken, User
+from app.accounts.models import RefreshToken, Session, User
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -54,33 +54,57 @@ class StateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [(state, state) for state in ("active", "used", "revoked", "expired")]
+        return [(state, state) for state in ("active", "revoked", "expired")]
 
     def queryset(self, request, queryset):
         now = timezone.now()
         filters = {
-            "active": lambda: queryset.active(now),
-            "used": lambda: queryset.filter(revoked_at=None).exclude(used_at=None),
+            "active": lambda: queryset.filter(revoked_at=None, expires_at__gt=now),
             "revoked": lambda: queryset.exclude(revoked_at=None),
-            "expired": lambda: queryset.filter(revoked_at=None, used_at=None, expires_at__lte=now),
+            "expired": lambda: queryset.filter(revoked_at=None, expires_at__lte=now),
         }
         return filters[self.value()]() if self.value() in filters else queryset
 
 
-@admin.register(RefreshToken)
-class RefreshTokenAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "family", "created_at", "expires_at", "state")
+class RefreshTokenInline(admin.TabularInline):
+    """The session's tokens, newest first: times only, never the digest."""
+
+    model = RefreshToken
+    fields = ("created_at", "expires_at", "used_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "created_at", "last_used_at", "expires_at", "ip_address", "state")
     list_filter = (StateFilter,)
     list_select_related = ("user",)
     search_fields = ("user__email",)
-    fields = ("user", "family", "created_at", "expires_at", "used_at", "revoked_at", "state")
+    fields = (
+        "id",
+        "user",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+        "ip_address",
+        "user_agent",
+        "state",
+    )
     readonly_fields = fields
-    actions = ["revoke_sessions"]
+    inlines = [RefreshTokenInline]
+    actions = ["end_sessions"]
     date_hierarchy = "created_at"
 
     @admin.display(description="state")
-    def state(self, token):
-        return token.state()
+    def state(self, session):
+        return session.state()
 
     def has_add_permission(self, request):
         return False
@@ -88,10 +112,10 @@ class RefreshTokenAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def has_revoke_permission(self, request):
-        return request.user.has_perm("accounts.change_refreshtoken")
+    def has_end_permission(self, request):
+        return request.user.has_perm("accounts.change_session")
 
-    @admin.action(description="Revoke the sessions of the selected tokens", permissions=["revoke"])
-    def revoke_sessions(self, request, queryset):
-        revoked = services.revoke_tokens(token_ids=queryset.values_list("pk", flat=True))
-        self.message_user(request, f"Revoked {revoked} refresh tokens.", messages.SUCCESS)
+    @admin.action(description="End the selected sessions", permissions=["end"])
+    def end_sessions(self, request, queryset):
+        ended = services.end_sessions(session_ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, f"Ended {ended} sessions.", messages.SUCCESS)

@@ -7,5 +7,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
-        # Registers the bearer scheme with drf-spectacular.
-        from app.accounts import schema  # noqa: F401
+        # Registers the bearer scheme with drf-spectacular, and the signal receiver that ends
+        # the sessions of a deactivated user.
+        from app.accounts import schema, services  # noqa: F401

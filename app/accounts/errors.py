@@ -26,13 +26,23 @@ class InvalidCredentials(AccountsError):
     default_message = "No active account was found with the given e-mail and password."
 
 
-class LoginThrottled(AccountsError):
+class Throttled(AccountsError):
+    """Too many attempts in the current window; ``retry_after`` is when it ends, in seconds."""
+
     code = "throttled"
-    default_message = "Too many failed logins."
+    default_message = "Too many attempts."
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Too many failed logins. Try again in {retry_after} seconds.")
+        super().__init__(f"{self.default_message} Try again in {retry_after} seconds.")
         self.retry_after = retry_after
+
+
+class LoginThrottled(Throttled):
+    default_message = "Too many failed logins."
+
+
+class RegistrationThrottled(Throttled):
+    default_message = "Too many registrations from this address."
 
 
 class InvalidAccessToken(AccountsError):

@@ -21,7 +21,7 @@ from app.accounts.errors import (
     InvalidAccessToken,
     InvalidCredentials,
     InvalidRefreshToken,
-    LoginThrottled,
+    Throttled,
 )
 
 REALM = "api"
@@ -73,9 +73,10 @@ def _to_api_exception(exc):
         return exceptions.ValidationError(
             {exc.field: [exceptions.ErrorDetail(exc.message, code=exc.code)]}
         )
-    if isinstance(exc, LoginThrottled):
-        throttled = exceptions.Throttled(wait=exc.retry_after, detail=exc.message)
-        throttled.detail.code = exc.code
+    if isinstance(exc, Throttled):
+        throttled = exceptions.Throttled(wait=exc.retry_after)
+        # Our message already says when to retry; DRF's would say it a second time.
+        throttled.detail = exceptions.ErrorDetail(exc.message, code=exc.code)
         return throttled
     if isinstance(exc, (InvalidCredentials, InvalidRefreshToken, InvalidAccessToken)):
         return exceptions.AuthenticationFailed(exc.message, code=exc.code)

@@ -1,14 +1,40 @@
-"""Users, who log in by e-mail, and the refresh tokens issued to them (kept as digests)."""
+"""Users (who log in by e-mail), their sessions, the refresh tokens of a session (kept as
+digests), and the attempt counters that throttle logins and registrations."""
+
+import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils import timezone
+
+from app.accounts.emails import InvalidEmail, canonical_email
+
+
+class EmailAddressField(models.EmailField):
+    """An e-mail kept in its canonical form (``emails.canonical_email``), whoever writes it.
+
+    ``to_python`` runs in every model and admin form clean and in ``createsuperuser``.
+    """
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return value
+        try:
+            return canonical_email(value)
+        except InvalidEmail as error:
+            raise ValidationError(str(error), code="invalid") from None
 
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
+
+    @classmethod
+    def normalize_email(cls, email):
+        """The canonical form; ``InvalidEmail`` (a ``ValueError``) for what cannot be one."""
+        return canonical_email(email or "")
 
     def _create_user(self, email, password, **extra_fields):
         if not email:
@@ -31,16 +57,17 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra_fields)
 
     def get_by_natural_key(self, email):
-        """Find the user for a login, whatever the case of the e-mail (one index look-up)."""
-        return self.alias(email_lower=Lower("email")).get(email_lower=email.lower())
+        """Find the user for a login by the canonical form of what was typed (one look-up)."""
+        try:
+            return self.get(email=self.normalize_email(email))
+        except InvalidEmail:
+            raise self.model.DoesNotExist() from None
 
 
 class User(AbstractBaseUser, PermissionsMixin):
     """A person with an account: the e-mail is the login, the username a free display name."""
 
-    # unique=True satisfies django.contrib.auth's check (auth.E003); the constraint below
-    # is what makes the address unique regardless of case.
-    email = models.EmailField(
+    email = EmailAddressField(
         "e-mail address",
         max_length=254,
         unique=True,
@@ -59,60 +86,74 @@ class User(AbstractBaseUser, PermissionsMixin):
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
 
-    class Meta:
-        constraints = [
-            # Case-insensitive uniqueness in the database itself, so two simultaneous
-            # registrations of one address cannot both succeed.
-            models.UniqueConstraint(
-                Lower("email"),
-                name="accounts_user_email_ci_unique",
-                violation_error_message="A user with that e-mail address already exists.",
-            ),
-        ]
-
     def __str__(self):
         return self.email
 
-    def clean(self):
-        super().clean()
-        self.email = self.__class__.objects.normalize_email(self.email)
 
+class Session(models.Model):
+    """One login: the refresh tokens it rotates through, and the row every revocation locks.
 
-class RefreshTokenQuerySet(models.QuerySet):
-    def active(self, now):
-        """Tokens that can still be exchanged at ``now``."""
-        return self.filter(used_at=None, revoked_at=None, expires_at__gt=now)
-
-
-class RefreshToken(models.Model):
-    """One refresh token: only its SHA-256 digest is kept, never the token itself.
-
-    Every login starts a family; each rotation adds a token to it and marks the old one used.
-    A used token shown again revokes the whole family (RFC 9700 section 4.14.2).
+    Ending a session sets ``revoked_at`` here, under the row lock that ``rotate()`` takes, so no
+    successor token can be issued once it is set. ``expires_at`` is absolute: refreshes
+    never extend it.
     """
 
-    digest = models.CharField(max_length=64, unique=True, editable=False)
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens")
-    family = models.UUIDField(db_index=True, editable=False)
+    # Opaque: never a token or a digest, safe to show to the user and in the admin.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
-    used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
-
-    objects = RefreshTokenQuerySet.as_manager()
+    last_used_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True, default="")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self):
-        return f"refresh token {self.pk} of {self.user_id} ({self.state()})"
+        return f"session {self.pk} of user {self.user_id}"
 
     def state(self, now=None):
-        """One word for the admin: active, used, revoked or expired."""
+        """One word for the admin: active, revoked or expired."""
         if self.revoked_at is not None:
             return "revoked"
-        if self.used_at is not None:
-            return "used"
         if self.expires_at <= (now or timezone.now()):
             return "expired"
         return "active"
+
+
+class RefreshToken(models.Model):
+    """One refresh token of a session: only its SHA-256 digest is kept, never the token.
+
+    Each rotation marks the token used and adds its successor to the session. A used token
+    shown again ends the session (RFC 9700 section 4.14.2); used tokens are kept until they
+    expire, so reuse is detected for as long as a copy could be shown.
+    """
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="tokens")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"refresh token {self.pk} of {self.session_id}"
+
+
+class AttemptCounter(models.Model):
+    """Attempts (failed logins, registrations) of one subject in one fixed window.
+
+    ``key`` names the scope, a digest of the subject and the window's start. Rows are only
+    ever incremented in place (``throttling.py``) and deleted once ``expires_at`` passed.
+    """
+
+    key = models.CharField(max_length=128, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"{self.key}: {self.count}"

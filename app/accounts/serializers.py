@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from app.accounts import tokens
+from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.models import User
 
 
@@ -23,8 +24,23 @@ class StrictCharField(_StringOnly, serializers.CharField):
     default_error_messages = {"invalid": "Must be a string."}
 
 
-class StrictEmailField(_StringOnly, serializers.EmailField):
-    pass
+class _Canonical:
+    """Turn what was typed into the stored form before any validator sees it."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return canonical_email(value)
+        except InvalidEmail as error:
+            raise serializers.ValidationError(str(error), code="invalid") from None
+
+
+class EmailAddressField(_Canonical, _StringOnly, serializers.EmailField):
+    """An e-mail to store: canonical form, then Django's e-mail validator."""
+
+
+class LoginEmailField(_Canonical, StrictCharField):
+    """An e-mail to look up: canonical form, any text (an unknown one fails like a wrong one)."""
 
 
 @extend_schema_field(OpenApiTypes.UUID)
@@ -50,7 +66,7 @@ def _password_field(**kwargs):
 
 
 class RegisterSerializer(serializers.Serializer):
-    email = StrictEmailField(max_length=254)
+    email = EmailAddressField(max_length=254)
     # min_length documents MinimumLengthValidator's 8 in the schema; the validators decide.
     password = _password_field(
         min_length=8,
@@ -77,7 +93,7 @@ class RegisterSerializer(serializers.Serializer):
 
 
 class LoginSerializer(serializers.Serializer):
-    email = StrictCharField(max_length=254)
+    email = LoginEmailField(max_length=254)
     password = _password_field()
 
 
@@ -87,7 +103,7 @@ class RefreshTokenSerializer(serializers.Serializer):
 
 class ProfileUpdateSerializer(serializers.Serializer):
     username = StrictCharField(max_length=150, required=False, allow_blank=True)
-    email = StrictEmailField(max_length=254, required=False)
+    email = EmailAddressField(max_length=254, required=False)
 
 
 class RegisteredUserSerializer(serializers.ModelSerializer):

@@ -1,4 +1,4 @@
-"""Every write of the accounts app: register, login, rotate, revoke, profiles and purging.
+"""Every write of the accounts app: register, login, rotate, end sessions, profiles, purging.
 
 Keyword-only arguments, one transaction per operation, domain errors out. Time comes in as
 ``now=`` wherever expiry is decided; lifetimes are read from constance at call time.
@@ -6,20 +6,22 @@ Keyword-only arguments, one transaction per operation, domain errors out. Time c
 
 from __future__ import annotations
 
-import uuid
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
-from constance import config
-from django.conf import settings
+from constance.utils import get_values_for_keys
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
 from app.accounts import throttling, tokens
+from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.errors import (
     EmailTaken,
     InvalidAccessToken,
@@ -28,7 +30,9 @@ from app.accounts.errors import (
     RefreshTokenExpired,
     RefreshTokenReused,
 )
-from app.accounts.models import RefreshToken, User
+from app.accounts.models import RefreshToken, Session, User
+
+USER_AGENT_MAX_LENGTH = Session._meta.get_field("user_agent").max_length
 
 
 @dataclass(frozen=True)
@@ -37,23 +41,37 @@ class TokenPair:
     refresh_token: str
 
 
-def access_token_lifetime() -> timedelta:
-    """The live ``ACCESS_TOKEN_LIFETIME`` (seconds in constance)."""
-    return timedelta(seconds=config.ACCESS_TOKEN_LIFETIME)
+@dataclass(frozen=True)
+class Lifetimes:
+    """The live lifetimes from constance, read together in one query."""
+
+    access: timedelta
+    refresh: timedelta
+    session: timedelta
 
 
-def refresh_token_lifetime() -> timedelta:
-    """The live ``REFRESH_TOKEN_LIFETIME``."""
-    return config.REFRESH_TOKEN_LIFETIME
+def lifetimes() -> Lifetimes:
+    """Read ``ACCESS_TOKEN_LIFETIME``, ``REFRESH_TOKEN_LIFETIME`` and ``SESSION_LIFETIME`` now."""
+    values = get_values_for_keys(
+        ["ACCESS_TOKEN_LIFETIME", "REFRESH_TOKEN_LIFETIME", "SESSION_LIFETIME"]
+    )
+    return Lifetimes(
+        access=timedelta(seconds=values["ACCESS_TOKEN_LIFETIME"]),
+        refresh=values["REFRESH_TOKEN_LIFETIME"],
+        session=values["SESSION_LIFETIME"],
+    )
 
 
-def register(*, email: str, password: str) -> User:
-    """Create an active user with a validated password; ``EmailTaken`` if the e-mail is in use."""
+def register(
+    *, email: str, password: str, address: str | None = None, now: datetime | None = None
+) -> User:
+    """Create an active user (throttled per address); ``EmailTaken`` if the e-mail is in use."""
+    throttling.count_registration(address=address, now=now or timezone.now())
     try:
         with transaction.atomic():
             return User.objects.create_user(email=email, password=password)
     except IntegrityError:
-        # The case-insensitive unique constraint decides, even between simultaneous requests.
+        # The unique index on the canonical e-mail decides, even between simultaneous requests.
         raise EmailTaken() from None
 
 
@@ -62,76 +80,131 @@ def login(
     email: str,
     password: str,
     address: str | None = None,
+    user_agent: str = "",
     request: HttpRequest | None = None,
     now: datetime | None = None,
 ) -> TokenPair:
     """Check the credentials (throttled per e-mail and per address) and start a new session."""
     now = now or timezone.now()
-    throttling.check_login_allowed(email=email, address=address, now=now)
-    # authenticate() hashes the password even for an unknown e-mail, so both fail alike.
-    user = authenticate(request, email=email, password=password)
+    user = authenticate_throttled(
+        email=email, password=password, address=address, request=request, now=now
+    )
     if user is None:
-        throttling.record_login_failure(email=email, address=address, now=now)
         raise InvalidCredentials()
+    limits = lifetimes()
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(last_login=now)
-        return _issue_pair(user_id=user.pk, family=uuid.uuid4(), now=now)
+        session = Session.objects.create(
+            user_id=user.pk,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + limits.session,
+            user_agent=_printable(user_agent),
+            ip_address=_ip_or_none(address),
+        )
+        return _issue_pair(session=session, limits=limits, now=now)
 
 
-def rotate(*, refresh_token: str, now: datetime | None = None) -> TokenPair:
-    """Use up ``refresh_token`` and return a new pair in the same session (family).
+def authenticate_throttled(
+    *,
+    email: str,
+    password: str,
+    address: str | None,
+    request: HttpRequest | None = None,
+    now: datetime,
+) -> User | None:
+    """Count the attempt, then check the password: the user, or ``None`` for a wrong one.
 
-    A token shown after it was used means a copy is in other hands: the whole family is
-    revoked and ``RefreshTokenReused`` raised (RFC 9700 section 4.14.2).
+    ``LoginThrottled`` before any hashing when the e-mail or address has used up its guesses;
+    a success gives its attempt back. Used by the API's login and the admin's login form.
+    """
+    try:
+        email = canonical_email(email)
+    except InvalidEmail:
+        email = email.casefold()
+    attempt = throttling.count_login(email=email, address=address, now=now)
+    # authenticate() hashes the password even for an unknown e-mail, so both fail alike.
+    user = authenticate(request, email=email, password=password)
+    if user is not None:
+        attempt.give_back()
+    return user
+
+
+def rotate(
+    *,
+    refresh_token: str,
+    address: str | None = None,
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> TokenPair:
+    """Use up ``refresh_token`` and return a new pair in the same session.
+
+    The token and its session are locked together, so a revocation either waits for this
+    rotation or is seen by it. A token shown after it was used means a copy is in other hands:
+    the session ends and ``RefreshTokenReused`` is raised (RFC 9700 section 4.14.2).
     """
     now = now or timezone.now()
     digest = tokens.refresh_token_digest(refresh_token)
+    limits = lifetimes()
     with transaction.atomic():
         token = (
-            RefreshToken.objects.select_for_update(of=("self",))
-            .select_related("user")
+            RefreshToken.objects.select_for_update(of=("self", "session"))
+            .select_related("session__user")
             .filter(digest=digest)
             .first()
         )
-        if token is None or token.revoked_at is not None:
+        if token is None or token.session.revoked_at is not None:
             raise InvalidRefreshToken()
-        # Compare-and-set: of any number of concurrent rotations exactly one claims the row,
-        # with or without the row lock (SQLite has none).
+        session = token.session
+        # Compare-and-set: of concurrent rotations exactly one claims the token, even where
+        # the row lock is missing (SQLite has none).
         claimed = token.used_at is None and bool(
-            RefreshToken.objects.filter(pk=token.pk, used_at=None, revoked_at=None).update(
-                used_at=now
-            )
+            RefreshToken.objects.filter(pk=token.pk, used_at=None).update(used_at=now)
         )
-        if claimed:
-            if token.expires_at <= now:
-                raise RefreshTokenExpired()
-            if not token.user.is_active:
-                raise InvalidRefreshToken()
-            return _issue_pair(user_id=token.user_id, family=token.family, now=now)
-        _revoke_families([token.family], now=now)
-    raise RefreshTokenReused()
+        if claimed and token.expires_at <= now:
+            raise RefreshTokenExpired()
+        if claimed and session.user.is_active:
+            Session.objects.filter(pk=session.pk).update(
+                last_used_at=now,
+                ip_address=_ip_or_none(address) or session.ip_address,
+                user_agent=_printable(user_agent) or session.user_agent,
+            )
+            return _issue_pair(session=session, limits=limits, now=now)
+        _end_sessions(Session.objects.filter(pk=session.pk), now=now)
+    if not claimed:
+        raise RefreshTokenReused()
+    raise InvalidRefreshToken()
 
 
-def revoke(*, refresh_token: str, now: datetime | None = None) -> None:
-    """Log out: revoke the session (family) of ``refresh_token``; unknown tokens are ignored.
+def log_out(*, refresh_token: str, now: datetime | None = None) -> None:
+    """End the session of ``refresh_token``, used or not; unknown tokens are ignored.
 
     RFC 7009 section 2.2: an invalid token is not an error for the client.
     """
-    now = now or timezone.now()
     digest = tokens.refresh_token_digest(refresh_token)
     with transaction.atomic():
-        families = RefreshToken.objects.filter(digest=digest).values_list("family", flat=True)
-        _revoke_families(list(families), now=now)
+        _end_sessions(Session.objects.filter(tokens__digest=digest), now=now or timezone.now())
 
 
-def revoke_tokens(*, token_ids: Iterable[int], now: datetime | None = None) -> int:
-    """Revoke the sessions of the given tokens (the admin's action); return tokens revoked."""
-    now = now or timezone.now()
+def end_sessions(*, session_ids: Iterable[UUID], now: datetime | None = None) -> int:
+    """End the given sessions (the admin's action); return how many were still live."""
     with transaction.atomic():
-        families = RefreshToken.objects.filter(pk__in=list(token_ids)).values_list(
-            "family", flat=True
+        return _end_sessions(
+            Session.objects.filter(pk__in=list(session_ids)), now=now or timezone.now()
         )
-        return _revoke_families(list(families), now=now)
+
+
+def end_user_sessions(*, user_id: int, now: datetime | None = None) -> int:
+    """End every session of a user; return how many were still live."""
+    with transaction.atomic():
+        return _end_sessions(Session.objects.filter(user_id=user_id), now=now or timezone.now())
+
+
+@receiver(post_save, sender=User, dispatch_uid="accounts.end_sessions_of_inactive_users")
+def _end_sessions_of_inactive_user(sender, instance: User, **kwargs) -> None:
+    # Deactivation ends every session, so reactivating an account revives none of them.
+    if not instance.is_active:
+        end_user_sessions(user_id=instance.pk)
 
 
 def get_profile(*, user_id: int) -> User:
@@ -167,33 +240,50 @@ def update_profile(*, user_id: int, username: str | None = None, email: str | No
     return user
 
 
-def purge_refresh_tokens(*, now: datetime | None = None) -> int:
-    """Delete refresh tokens that have expired, or were used or revoked past the retention."""
+def purge(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete what can no longer be shown or counted: expired refresh tokens, sessions left
+    with no token, ended throttle windows. Used tokens stay until they expire (reuse detection).
+    """
     now = now or timezone.now()
-    cutoff = now - settings.REFRESH_TOKEN_RETENTION
     with transaction.atomic():
-        deleted, _ = RefreshToken.objects.filter(
-            Q(expires_at__lte=now) | Q(revoked_at__lte=cutoff) | Q(used_at__lte=cutoff)
-        ).delete()
-    return deleted
+        tokens_deleted, _ = RefreshToken.objects.filter(expires_at__lte=now).delete()
+        sessions_deleted, _ = Session.objects.filter(tokens=None).delete()
+        counters_deleted = throttling.purge(now=now)
+    return {
+        "refresh_tokens": tokens_deleted,
+        "sessions": sessions_deleted,
+        "attempt_counters": counters_deleted,
+    }
 
 
-def _issue_pair(*, user_id: int, family: uuid.UUID, now: datetime) -> TokenPair:
+def _issue_pair(*, session: Session, limits: Lifetimes, now: datetime) -> TokenPair:
     refresh_token = tokens.new_refresh_token()
     RefreshToken.objects.create(
         digest=tokens.refresh_token_digest(refresh_token),
-        user_id=user_id,
-        family=family,
+        session=session,
         created_at=now,
-        expires_at=now + refresh_token_lifetime(),
+        # The session's end is absolute: no refresh token outlives it.
+        expires_at=min(now + limits.refresh, session.expires_at),
     )
     access_token = tokens.issue_access_token(
-        user_id=user_id, lifetime=access_token_lifetime(), now=now
+        user_id=session.user_id, lifetime=limits.access, now=now
     )
     return TokenPair(access_token=access_token, refresh_token=refresh_token)
 
 
-def _revoke_families(families: list[uuid.UUID], *, now: datetime) -> int:
-    if not families:
-        return 0
-    return RefreshToken.objects.filter(family__in=families, revoked_at=None).update(revoked_at=now)
+def _end_sessions(sessions, *, now: datetime) -> int:
+    # An UPDATE takes each row's lock: it waits for a rotation in progress, and a rotation
+    # that starts after it sees revoked_at.
+    return sessions.filter(revoked_at=None).update(revoked_at=now)
+
+
+def _printable(user_agent: str) -> str:
+    # Headers may carry control characters (PostgreSQL refuses NUL in text); keep it bounded.
+    return "".join(char for char in user_agent if char.isprintable())[:USER_AGENT_MAX_LENGTH]
+
+
+def _ip_or_none(address: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(address)) if address else None
+    except ValueError:
+        return None

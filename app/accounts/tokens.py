@@ -91,6 +91,10 @@ def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
         raise InvalidAccessToken("Token has expired.")
     if issued_at - leeway > now:
         raise InvalidAccessToken("Token is issued in the future.")
+    # No token we sign lives longer than the largest lifetime the admin may set; a longer
+    # one was not made by us with today's settings (a leaked key, or a forged claim).
+    if expires_at - issued_at > settings.ACCESS_TOKEN_MAX_LIFETIME:
+        raise InvalidAccessToken("Token lifetime is longer than allowed.")
     return AccessClaims(
         user_id=user_id, issued_at=issued_at, expires_at=expires_at, jti=claims["jti"]
     )

@@ -17,7 +17,30 @@ EXAMPLE_PAIR = {
 }
 
 
-class PublicAPIView(APIView):
+class ApiView(APIView):
+    """Every endpoint: answers are personal (tokens, profiles) and never stored by a cache.
+
+    RFC 6749 section 5.1 asks ``no-store`` of token responses; RFC 9111 lets it cover all.
+    """
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        return response
+
+
+def client_address(request) -> str | None:
+    """The client's address as the server (or API Gateway, see ``app.serverless``) saw it."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def user_agent(request) -> str:
+    """The ``User-Agent`` header, for the session's record."""
+    return request.META.get("HTTP_USER_AGENT", "")
+
+
+class PublicAPIView(ApiView):
     """An endpoint anyone may call: no bearer token is read."""
 
     authentication_classes: list = []
@@ -34,6 +57,11 @@ class RegisterView(PublicAPIView):
             400: schema.validation_error(
                 "email", "unique", "A user with that e-mail address already exists."
             ),
+            429: schema.error(
+                "Too many registrations from this address (with `Retry-After`).",
+                "throttled",
+                "Too many registrations from this address. Try again in 1800 seconds.",
+            ),
         },
         examples=[
             OpenApiExample(
@@ -49,7 +77,7 @@ class RegisterView(PublicAPIView):
     def post(self, request):
         incoming = serializers.RegisterSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        user = services.register(**incoming.validated_data)
+        user = services.register(**incoming.validated_data, address=client_address(request))
         return Response(
             serializers.RegisteredUserSerializer(user).data, status=status.HTTP_201_CREATED
         )
@@ -87,7 +115,10 @@ class LoginView(PublicAPIView):
         incoming = serializers.LoginSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         pair = services.login(
-            **incoming.validated_data, address=request.META.get("REMOTE_ADDR"), request=request
+            **incoming.validated_data,
+            address=client_address(request),
+            user_agent=user_agent(request),
+            request=request,
         )
         return Response(serializers.TokenPairSerializer(pair).data)
 
@@ -118,7 +149,11 @@ class RefreshView(PublicAPIView):
     def post(self, request):
         incoming = serializers.RefreshTokenSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        pair = services.rotate(**incoming.validated_data)
+        pair = services.rotate(
+            **incoming.validated_data,
+            address=client_address(request),
+            user_agent=user_agent(request),
+        )
         return Response(serializers.TokenPairSerializer(pair).data)
 
 
@@ -140,7 +175,7 @@ class LogoutView(PublicAPIView):
     def post(self, request):
         incoming = serializers.RefreshTokenSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        services.revoke(**incoming.validated_data)
+        services.log_out(**incoming.validated_data)
         return Response(serializers.LogoutSerializer({"success": "User logged out."}).data)
 
 
@@ -149,7 +184,7 @@ PROFILE_EXAMPLE = OpenApiExample(
 )
 
 
-class MeView(APIView):
+class MeView(ApiView):
     @extend_schema(
         operation_id="me_read",
         summary="Read your profile",

@@ -6,7 +6,8 @@ from django.test import TestCase
 from django.urls import reverse
 
 from app.accounts import services, tokens
-from app.accounts.models import RefreshToken, User
+from app.accounts.errors import InvalidRefreshToken
+from app.accounts.models import Session, User
 from tests.accounts_tests.factories import PASSWORD, make_user
 
 
@@ -55,33 +56,51 @@ class AdminTests(TestCase):
         self.assertContains(response, "already exists")
         self.assertEqual(User.objects.count(), 1)
 
-    def test_refresh_token_list_shows_state_and_never_the_digest(self):
+    def test_session_list_shows_state_and_never_a_token_or_digest(self):
         pair = services.login(email="admin@example.com", password=PASSWORD)
-        response = self.client.get(reverse("admin:accounts_refreshtoken_changelist"))
+        response = self.client.get(reverse("admin:accounts_session_changelist"))
         self.assertContains(response, "active")
         self.assertNotContains(response, tokens.refresh_token_digest(pair.refresh_token))
         self.assertNotContains(response, pair.refresh_token)
 
-    def test_refresh_token_page_is_read_only(self):
+    def test_session_page_is_read_only_and_lists_its_tokens(self):
         services.login(email="admin@example.com", password=PASSWORD)
-        token = RefreshToken.objects.get()
-        url = reverse("admin:accounts_refreshtoken_change", args=[token.pk])
-        self.assertNotContains(self.client.get(url), 'name="_save"')
+        session = Session.objects.get()
+        url = reverse("admin:accounts_session_change", args=[session.pk])
+        page = self.client.get(url)
+        self.assertNotContains(page, 'name="_save"')
+        self.assertContains(page, "Refresh tokens")
         self.assertEqual(self.client.post(url, {"revoked_at": ""}).status_code, 403)
-        self.assertEqual(
-            self.client.get(reverse("admin:accounts_refreshtoken_add")).status_code, 403
-        )
+        self.assertEqual(self.client.get(reverse("admin:accounts_session_add")).status_code, 403)
 
-    def test_revoke_action_revokes_the_selected_sessions(self):
-        services.login(email="admin@example.com", password=PASSWORD)
-        token = RefreshToken.objects.get()
+    def test_end_action_ends_the_selected_sessions_and_their_tokens_stop_working(self):
+        pair = services.login(email="admin@example.com", password=PASSWORD)
+        other = services.login(email="admin@example.com", password=PASSWORD)
+        session = Session.objects.get(
+            tokens__digest=tokens.refresh_token_digest(pair.refresh_token)
+        )
         response = self.client.post(
-            reverse("admin:accounts_refreshtoken_changelist"),
-            {"action": "revoke_sessions", "_selected_action": [token.pk]},
+            reverse("admin:accounts_session_changelist"),
+            {"action": "end_sessions", "_selected_action": [session.pk]},
         )
         self.assertEqual(response.status_code, 302)
-        token.refresh_from_db()
-        self.assertEqual(token.state(), "revoked")
+        session.refresh_from_db()
+        self.assertEqual(session.state(), "revoked")
+        with self.assertRaises(InvalidRefreshToken):
+            services.rotate(refresh_token=pair.refresh_token)
+        services.rotate(refresh_token=other.refresh_token)
+
+    def test_deactivating_a_user_on_the_user_page_ends_their_sessions_for_good(self):
+        user = make_user()
+        pair = services.login(email="user@example.com", password=PASSWORD)
+        url = reverse("admin:accounts_user_change", args=[user.pk])
+        # "is_active" left out: the checkbox is cleared.
+        data = {"email": user.email, "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
+        response = self.client.post(url, data)
+        self.assertEqual(response.status_code, 302, response.content[:3000])
+        User.objects.filter(pk=user.pk).update(is_active=True)
+        with self.assertRaises(InvalidRefreshToken):
+            services.rotate(refresh_token=pair.refresh_token)
 
 
 class ConstanceAdminTests(TestCase):
@@ -96,10 +115,11 @@ class ConstanceAdminTests(TestCase):
         data.update(ACCESS_TOKEN_LIFETIME=access, REFRESH_TOKEN_LIFETIME=refresh)
         return self.client.post(self.url, data)
 
-    def test_constance_page_lists_both_lifetimes_with_help(self):
+    def test_constance_page_lists_the_three_lifetimes_with_help(self):
         response = self.client.get(self.url)
         self.assertContains(response, "ACCESS_TOKEN_LIFETIME")
         self.assertContains(response, "REFRESH_TOKEN_LIFETIME")
+        self.assertContains(response, "SESSION_LIFETIME")
         self.assertContains(response, "in seconds")
 
     def test_a_lifetime_saved_in_the_admin_applies_to_the_next_login(self):

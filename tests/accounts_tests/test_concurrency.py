@@ -1,70 +1,301 @@
-"""Races, with real threads and connections: one refresh token, one e-mail, many requests."""
+"""Races, as an attacker runs them: real threads, each with its own database connection, and
+gunicorn worker processes. The guarantees are exact on PostgreSQL (row locks at READ COMMITTED)
+and on SQLite (one writer at a time)."""
 
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-from django.db import connection
-from django.test import TransactionTestCase
+from django.db import connection, transaction
+from django.test import TransactionTestCase, override_settings
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from app.accounts import services
-from app.accounts.models import RefreshToken, User
+from app.accounts.models import RefreshToken, Session, User
+from app.accounts.tokens import refresh_token_digest
 from tests.accounts_tests.factories import PASSWORD, make_user
 
-THREADS = 8
+ROOT = Path(__file__).resolve().parents[2]
+THREADS = 16
+ROUNDS = 100
+LIMITS = {"window_seconds": 300, "per_email": 5, "per_address": 1000}
 
 
-def race(path, body, count=THREADS):
-    """POST ``body`` to ``path`` from ``count`` threads released at once; return the statuses."""
-    barrier = threading.Barrier(count)
+def race(requests):
+    """Send each ``(path, body)`` from its own thread, all released at once; return statuses."""
+    barrier = threading.Barrier(len(requests))
 
-    def one(_):
-        client = APIClient()
+    def one(request):
+        path, body = request
         try:
             barrier.wait(timeout=30)
-            return client.post(path, body, format="json").status_code
+            return APIClient().post(path, body, format="json").status_code
         finally:
             connection.close()
 
-    with ThreadPoolExecutor(count) as pool:
-        return sorted(pool.map(one, range(count)))
+    with ThreadPoolExecutor(len(requests)) as pool:
+        return list(pool.map(one, requests))
 
 
-class ConcurrencyTests(TransactionTestCase):
-    def test_parallel_refreshes_of_one_token_let_exactly_one_succeed(self):
+class Thief(threading.Thread):
+    """Refreshes a stolen token in a loop, keeping each new one, until refused or told to stop.
+
+    ``answers`` holds ``(sent_at, status)``: a 200 sent after the session was ended is an escape.
+    """
+
+    def __init__(self, token, started):
+        super().__init__(daemon=True)
+        self.token = token
+        self.started = started
+        self.answers = []
+        self.ended_at = None
+
+    def run(self):
+        client = APIClient()
+        try:
+            self.started.set()
+            for _ in range(400):
+                sent_at = time.monotonic()
+                response = client.post(
+                    reverse("refresh"), {"refresh_token": self.token}, format="json"
+                )
+                self.answers.append((sent_at, response.status_code))
+                if response.status_code != 200:
+                    return
+                self.token = response.json()["refresh_token"]
+                if self.ended_at is not None and sent_at > self.ended_at + 0.05:
+                    return
+        finally:
+            connection.close()
+
+    def escapes(self):
+        return sum(1 for sent, status in self.answers if status == 200 and sent > self.ended_at)
+
+
+class SessionRaceTests(TransactionTestCase):
+    """A thief refreshing in a loop while the session is ended: never a token afterwards."""
+
+    def setUp(self):
+        self.user = make_user()
+
+    def play_rounds(self, end_session):
+        """``ROUNDS`` rounds of: log in, the thief takes the token, ``end_session`` races it."""
+        escapes = 0
+        rng = random.Random(7)
+        for _ in range(ROUNDS):
+            victim = services.login(email="user@example.com", password=PASSWORD)
+            stolen = services.rotate(refresh_token=victim.refresh_token)
+            started = threading.Event()
+            thief = Thief(stolen.refresh_token, started)
+            thief.start()
+            started.wait()
+            time.sleep(rng.uniform(0, 0.01))
+            end_session(victim)
+            thief.ended_at = time.monotonic()
+            thief.join(timeout=30)
+            escapes += thief.escapes()
+            # Whatever the thief holds now is dead, and the session is ended in the database.
+            answer = APIClient().post(
+                reverse("refresh"), {"refresh_token": thief.token}, format="json"
+            )
+            self.assertEqual(answer.status_code, 401)
+        self.assertFalse(Session.objects.filter(revoked_at=None).exists())
+        self.assertEqual(escapes, 0)
+
+    def test_reuse_detection_ends_the_session_for_a_thief_refreshing_in_a_loop(self):
+        def victim_refreshes_with_the_used_token(victim):
+            response = APIClient().post(
+                reverse("refresh"), {"refresh_token": victim.refresh_token}, format="json"
+            )
+            self.assertEqual(response.status_code, 401)
+
+        self.play_rounds(victim_refreshes_with_the_used_token)
+
+    def test_logout_ends_the_session_for_a_thief_refreshing_in_a_loop(self):
+        def victim_logs_out(victim):
+            response = APIClient().post(
+                reverse("logout"), {"refresh_token": victim.refresh_token}, format="json"
+            )
+            self.assertEqual(response.status_code, 200)
+
+        self.play_rounds(victim_logs_out)
+
+    def test_the_admin_action_ends_the_session_for_a_thief_refreshing_in_a_loop(self):
+        staff = User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
+        admin = APIClient()
+        admin.force_login(staff)
+
+        def staff_end_the_session(victim):
+            session = Session.objects.get(tokens__digest=refresh_token_digest(victim.refresh_token))
+            response = admin.post(
+                reverse("admin:accounts_session_changelist"),
+                {"action": "end_sessions", "_selected_action": [session.pk]},
+                format="multipart",
+            )
+            self.assertEqual(response.status_code, 302)
+
+        self.play_rounds(staff_end_the_session)
+
+
+class RotationLockTests(TransactionTestCase):
+    def test_a_rotation_waits_for_a_revocation_in_progress_and_then_refuses(self):
         make_user()
         pair = services.login(email="user@example.com", password=PASSWORD)
-        statuses = race(reverse("refresh"), {"refresh_token": pair.refresh_token})
-        self.assertEqual(statuses, [200] + [401] * (THREADS - 1))
-        # The losers replayed a used token: the whole session is revoked, the winner's too.
-        self.assertFalse(RefreshToken.objects.filter(revoked_at=None).exists())
-        self.assertEqual(RefreshToken.objects.count(), 2)
+        session = Session.objects.get()
+        holding, release = threading.Event(), threading.Event()
 
-    def test_parallel_registrations_of_one_email_create_exactly_one_user(self):
-        body = {"email": "race@example.com", "password": PASSWORD}
-        statuses = race(reverse("register"), body)
-        self.assertEqual(statuses, [201] + [400] * (THREADS - 1))
-        self.assertEqual(User.objects.count(), 1)
-
-    def test_parallel_registrations_in_different_cases_create_exactly_one_user(self):
-        emails = [f"{'R' * n}{'r' * (4 - n)}ace@example.com" for n in range(4)]
-        barrier = threading.Barrier(len(emails))
-
-        def one(email):
+        def revoke_slowly():
             try:
-                barrier.wait(timeout=30)
-                return (
-                    APIClient()
-                    .post(
-                        reverse("register"), {"email": email, "password": PASSWORD}, format="json"
-                    )
-                    .status_code
-                )
+                with transaction.atomic():
+                    Session.objects.filter(pk=session.pk).update(revoked_at=timezone.now())
+                    holding.set()
+                    release.wait(timeout=30)
             finally:
                 connection.close()
 
-        with ThreadPoolExecutor(len(emails)) as pool:
-            statuses = sorted(pool.map(one, emails))
-        self.assertEqual(statuses, [201, 400, 400, 400])
+        revoker = threading.Thread(target=revoke_slowly)
+        revoker.start()
+        holding.wait(timeout=30)
+        with ThreadPoolExecutor(1) as pool:
+            refresh = pool.submit(
+                race, [(reverse("refresh"), {"refresh_token": pair.refresh_token})]
+            )
+            time.sleep(0.3)
+            release.set()
+            statuses = refresh.result(timeout=30)
+        revoker.join()
+        self.assertEqual(statuses, [401])
+        self.assertEqual(RefreshToken.objects.count(), 1)
+
+
+class ParallelRequestTests(TransactionTestCase):
+    def test_parallel_refreshes_of_one_token_let_exactly_one_succeed(self):
+        make_user()
+        pair = services.login(email="user@example.com", password=PASSWORD)
+        statuses = race([(reverse("refresh"), {"refresh_token": pair.refresh_token})] * THREADS)
+        self.assertEqual(sorted(statuses), [200] + [401] * (THREADS - 1))
+        # The losers replayed a used token: the session is ended, the winner's token with it.
+        self.assertFalse(Session.objects.filter(revoked_at=None).exists())
+        self.assertEqual(RefreshToken.objects.count(), 2)
+
+    def test_parallel_registrations_of_one_email_in_any_spelling_create_exactly_one_user(self):
+        spellings = [
+            "race@example.com",
+            "RACE@example.com",
+            "race@ＥＸＡＭＰＬＥ.com",
+            "Race@Example.COM",
+        ]
+        statuses = race(
+            [(reverse("register"), {"email": email, "password": PASSWORD}) for email in spellings]
+        )
+        self.assertEqual(sorted(statuses), [201, 400, 400, 400])
         self.assertEqual(User.objects.count(), 1)
+
+    @override_settings(LOGIN_THROTTLE=LIMITS)
+    def test_sixteen_simultaneous_logins_check_at_most_five_wrong_passwords(self):
+        make_user()
+        wrong = [(reverse("login"), {"email": "user@example.com", "password": "wrong"})] * 15
+        right = [(reverse("login"), {"email": "user@example.com", "password": PASSWORD})]
+        statuses = race(wrong + right)
+        self.assertLessEqual(statuses.count(401), 5)
+        self.assertGreaterEqual(statuses.count(429), 10)
+        self.assertEqual(statuses.count(401) + statuses.count(429) + statuses.count(200), 16)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class WorkerProcessThrottleTests(TransactionTestCase):
+    """Sixteen simultaneous wrong logins spread over four gunicorn worker processes."""
+
+    WORKERS = 4
+
+    def setUp(self):
+        make_user()
+        settings_dict = connection.settings_dict
+        if connection.vendor == "postgresql":
+            database_url = (
+                f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:"
+                f"{settings_dict['PORT']}/{settings_dict['NAME']}"
+            )
+        else:
+            database_url = f"sqlite:///{settings_dict['NAME']}"
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": database_url,
+            "LOGIN_THROTTLE_PER_EMAIL": "5",
+            "LOGIN_THROTTLE_PER_ADDRESS": "1000",
+        }
+        self.server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "app.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.WORKERS),
+                "--worker-connections",
+                "1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.addCleanup(self.stop)
+        self.wait_until_every_worker_answers()
+
+    def stop(self):
+        self.server.terminate()
+        self.server.wait(timeout=30)
+
+    def wait_until_every_worker_answers(self):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self.assertIsNone(self.server.poll(), "gunicorn exited")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/schema/", timeout=5)
+                return
+            except (OSError, urllib.error.HTTPError):
+                time.sleep(0.2)
+        self.fail("gunicorn did not answer")
+
+    def login(self, password):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/login/",
+            data=json.dumps({"email": "user@example.com", "password": password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def test_at_most_five_are_checked_across_worker_processes_and_the_rest_get_429(self):
+        barrier = threading.Barrier(THREADS)
+
+        def one(_):
+            barrier.wait(timeout=30)
+            return self.login("wrong-password")
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            statuses = list(pool.map(one, range(THREADS)))
+        self.assertEqual(sorted(statuses), [401] * 5 + [429] * (THREADS - 5))
+        self.assertEqual(self.login(PASSWORD), 429)

@@ -6,11 +6,10 @@ from unittest import mock
 
 import psycopg2
 from constance.test import override_config
-from django.conf import settings
 from django.db import DatabaseError, connection
 from django.test import TestCase, TransactionTestCase, override_settings
 
-from app.accounts import services, tokens
+from app.accounts import services, throttling, tokens
 from app.accounts.errors import (
     EmailTaken,
     InvalidAccessToken,
@@ -19,15 +18,21 @@ from app.accounts.errors import (
     LoginThrottled,
     RefreshTokenExpired,
     RefreshTokenReused,
+    RegistrationThrottled,
 )
-from app.accounts.models import RefreshToken, User
+from app.accounts.models import AttemptCounter, RefreshToken, Session, User
 from tests.accounts_tests.factories import PASSWORD, make_user
 
+# 12:00:00, the start of a five-minute window; LATER is inside the same window.
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+LATER = NOW + timedelta(seconds=40)
+THROTTLE = {"window_seconds": 300, "per_email": 3, "per_address": 5}
 
 
 def stored(refresh_token):
-    return RefreshToken.objects.get(digest=tokens.refresh_token_digest(refresh_token))
+    return RefreshToken.objects.select_related("session").get(
+        digest=tokens.refresh_token_digest(refresh_token)
+    )
 
 
 class RegisterTests(TestCase):
@@ -37,9 +42,9 @@ class RegisterTests(TestCase):
         self.assertNotEqual(user.password, PASSWORD)
         self.assertTrue(user.check_password(PASSWORD))
 
-    def test_register_lowercases_the_domain_of_the_email(self):
-        user = services.register(email="New@EXAMPLE.COM", password=PASSWORD)
-        self.assertEqual(user.email, "New@example.com")
+    def test_register_stores_the_canonical_email(self):
+        user = services.register(email="New.User@BÜCHER.example", password=PASSWORD)
+        self.assertEqual(user.email, "new.user@xn--bcher-kva.example")
 
     def test_register_with_an_email_taken_in_another_case_raises_email_taken(self):
         make_user(email="user@example.com")
@@ -47,16 +52,40 @@ class RegisterTests(TestCase):
             services.register(email="USER@example.com", password=PASSWORD)
         self.assertEqual(User.objects.count(), 1)
 
+    @override_settings(REGISTER_THROTTLE={"window_seconds": 3600, "per_address": 2})
+    def test_registrations_past_the_limit_for_an_address_are_refused_before_hashing(self):
+        for number in range(2):
+            services.register(
+                email=f"u{number}@example.com", password=PASSWORD, address="::1", now=NOW
+            )
+        with (
+            mock.patch.object(User, "set_password") as hashing,
+            self.assertRaises(RegistrationThrottled) as caught,
+        ):
+            services.register(email="u9@example.com", password=PASSWORD, address="::1", now=NOW)
+        hashing.assert_not_called()
+        self.assertEqual(caught.exception.retry_after, 3600)
+        services.register(email="u9@example.com", password=PASSWORD, address="::2", now=NOW)
+
 
 class LoginTests(TestCase):
     def setUp(self):
         self.user = make_user()
 
-    def test_login_returns_a_pair_for_the_user(self):
+    def test_login_returns_a_pair_for_the_user_in_a_new_session(self):
         pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
         claims = tokens.decode_access_token(pair.access_token, now=NOW)
         self.assertEqual(claims.user_id, self.user.pk)
-        self.assertEqual(stored(pair.refresh_token).user, self.user)
+        self.assertEqual(stored(pair.refresh_token).session.user, self.user)
+
+    def test_login_records_the_client_of_the_session_bounded_and_printable(self):
+        agent = "Mozilla/5.0\x00 " + "x" * 400
+        pair = services.login(
+            email="user@example.com", password=PASSWORD, address="203.0.113.7", user_agent=agent
+        )
+        session = stored(pair.refresh_token).session
+        self.assertEqual(session.ip_address, "203.0.113.7")
+        self.assertEqual(session.user_agent, ("Mozilla/5.0 " + "x" * 400)[:256])
 
     def test_login_ignores_the_case_of_the_email(self):
         services.login(email="USER@Example.com", password=PASSWORD, now=NOW)
@@ -64,7 +93,7 @@ class LoginTests(TestCase):
     def test_login_stores_the_refresh_token_digest_and_never_the_token(self):
         pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
         row = stored(pair.refresh_token)
-        self.assertNotIn(pair.refresh_token, {row.digest, str(row.family)})
+        self.assertNotIn(pair.refresh_token, {row.digest, str(row.session_id)})
         self.assertEqual(row.digest, tokens.refresh_token_digest(pair.refresh_token))
 
     def test_login_records_last_login(self):
@@ -72,12 +101,17 @@ class LoginTests(TestCase):
         self.user.refresh_from_db()
         self.assertEqual(self.user.last_login, NOW)
 
-    @override_config(ACCESS_TOKEN_LIFETIME=90, REFRESH_TOKEN_LIFETIME=timedelta(days=2))
+    @override_config(
+        ACCESS_TOKEN_LIFETIME=90,
+        REFRESH_TOKEN_LIFETIME=timedelta(days=2),
+        SESSION_LIFETIME=timedelta(days=7),
+    )
     def test_login_uses_the_lifetimes_in_constance_at_call_time(self):
         pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
         claims = tokens.decode_access_token(pair.access_token, now=NOW)
         self.assertEqual(claims.expires_at - claims.issued_at, timedelta(seconds=90))
         self.assertEqual(stored(pair.refresh_token).expires_at, NOW + timedelta(days=2))
+        self.assertEqual(stored(pair.refresh_token).session.expires_at, NOW + timedelta(days=7))
 
     def test_login_refuses_wrong_password_unknown_email_and_inactive_user(self):
         make_user(email="gone@example.com", is_active=False)
@@ -89,30 +123,71 @@ class LoginTests(TestCase):
         for label, (email, password) in cases.items():
             with self.subTest(label), self.assertRaises(InvalidCredentials):
                 services.login(email=email, password=password, now=NOW)
-        self.assertFalse(RefreshToken.objects.exists())
+        self.assertFalse(Session.objects.exists())
 
-    @override_settings(LOGIN_THROTTLE={"window_seconds": 300, "per_email": 3, "per_address": 5})
-    def test_failed_logins_past_the_limit_for_an_email_are_throttled_until_the_window_ends(self):
-        for _ in range(3):
-            with self.assertRaises(InvalidCredentials):
-                services.login(email="user@example.com", password="wrong", now=NOW)
+
+@override_settings(LOGIN_THROTTLE=THROTTLE)
+class LoginThrottleTests(TestCase):
+    def setUp(self):
+        make_user()
+
+    def fail(self, email="user@example.com", address=None, now=NOW):
+        with self.assertRaises(InvalidCredentials):
+            services.login(email=email, password="wrong", address=address, now=now)
+
+    def test_failures_spread_over_one_window_add_up_and_retry_after_is_its_end(self):
+        for offset in (10, 100, 250):
+            self.fail(now=NOW + timedelta(seconds=offset))
         with self.assertRaises(LoginThrottled) as caught:
-            services.login(email="user@example.com", password=PASSWORD, now=NOW)
-        self.assertEqual(caught.exception.retry_after, 300 - int(NOW.timestamp()) % 300)
+            services.login(
+                email="user@example.com", password=PASSWORD, now=NOW + timedelta(seconds=290)
+            )
+        self.assertEqual(caught.exception.retry_after, 10)
         services.login(
             email="user@example.com", password=PASSWORD, now=NOW + timedelta(seconds=300)
         )
 
-    @override_settings(LOGIN_THROTTLE={"window_seconds": 300, "per_email": 3, "per_address": 5})
-    def test_failed_logins_past_the_limit_for_an_address_are_throttled_for_every_email(self):
-        for number in range(5):
-            with self.assertRaises(InvalidCredentials):
-                services.login(
-                    email=f"guess{number}@example.com", password="x", address="10.0.0.9", now=NOW
-                )
+    def test_the_count_per_email_ignores_how_the_email_is_typed(self):
+        for email in ("USER@example.com", "user@EXAMPLE.COM", "ＵＳＥＲ@example.com"):
+            self.fail(email=email)
         with self.assertRaises(LoginThrottled):
-            services.login(email="user@example.com", password=PASSWORD, address="10.0.0.9", now=NOW)
-        services.login(email="user@example.com", password=PASSWORD, address="10.0.0.1", now=NOW)
+            services.login(email="user@example.com", password=PASSWORD, now=NOW)
+
+    def test_a_throttled_login_never_checks_the_password(self):
+        for _ in range(3):
+            self.fail()
+        with (
+            mock.patch("app.accounts.services.authenticate") as check,
+            self.assertRaises(LoginThrottled),
+        ):
+            services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        check.assert_not_called()
+
+    def test_a_success_neither_resets_the_count_nor_adds_to_it(self):
+        self.fail()
+        self.fail()
+        services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        self.fail()
+        with self.assertRaises(LoginThrottled):
+            services.login(email="user@example.com", password=PASSWORD, now=NOW)
+
+    def test_failures_past_the_limit_for_an_address_throttle_every_email_from_it(self):
+        for number in range(5):
+            self.fail(email=f"guess{number}@example.com", address="192.0.2.9")
+        with self.assertRaises(LoginThrottled):
+            services.login(
+                email="user@example.com", password=PASSWORD, address="192.0.2.9", now=NOW
+            )
+        services.login(email="user@example.com", password=PASSWORD, address="192.0.2.1", now=NOW)
+
+    def test_the_lock_on_an_email_survives_failures_for_a_thousand_other_emails(self):
+        for _ in range(3):
+            self.fail()
+        for number in range(1000):
+            with contextlib.suppress(LoginThrottled):
+                throttling.count_login(email=f"other{number}@example.com", address=None, now=NOW)
+        with self.assertRaises(LoginThrottled):
+            services.login(email="user@example.com", password=PASSWORD, now=NOW)
 
 
 class RotateTests(TestCase):
@@ -120,16 +195,30 @@ class RotateTests(TestCase):
         self.user = make_user()
         self.pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
 
-    def test_rotate_returns_a_new_pair_in_the_same_family_and_uses_up_the_old_token(self):
+    def test_rotate_returns_a_new_pair_in_the_same_session_and_uses_up_the_old_token(self):
         later = NOW + timedelta(minutes=5)
         new = services.rotate(refresh_token=self.pair.refresh_token, now=later)
         old_row, new_row = stored(self.pair.refresh_token), stored(new.refresh_token)
         self.assertNotEqual(new.refresh_token, self.pair.refresh_token)
         self.assertEqual(old_row.used_at, later)
-        self.assertEqual(new_row.family, old_row.family)
+        self.assertEqual(new_row.session_id, old_row.session_id)
         self.assertEqual(new_row.expires_at, later + timedelta(days=30))
         claims = tokens.decode_access_token(new.access_token, now=later)
         self.assertEqual(claims.issued_at, later)
+
+    def test_rotate_records_when_and_from_where_the_session_was_last_used(self):
+        later = NOW + timedelta(minutes=5)
+        new = services.rotate(
+            refresh_token=self.pair.refresh_token,
+            address="2001:db8::1",
+            user_agent="curl/8",
+            now=later,
+        )
+        session = stored(new.refresh_token).session
+        self.assertEqual(
+            (session.last_used_at, session.ip_address, session.user_agent),
+            (later, "2001:db8::1", "curl/8"),
+        )
 
     def test_rotate_after_expiry_raises_expired_and_keeps_the_token_unused(self):
         with self.assertRaises(RefreshTokenExpired):
@@ -141,11 +230,19 @@ class RotateTests(TestCase):
         almost = NOW + timedelta(days=30) - timedelta(seconds=1)
         services.rotate(refresh_token=self.pair.refresh_token, now=almost)
 
-    def test_reusing_a_used_token_revokes_the_whole_family(self):
+    @override_config(SESSION_LIFETIME=timedelta(days=1), REFRESH_TOKEN_LIFETIME=timedelta(hours=20))
+    def test_refreshes_never_extend_a_session_past_its_absolute_lifetime(self):
+        pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        later = services.rotate(refresh_token=pair.refresh_token, now=NOW + timedelta(hours=12))
+        self.assertEqual(stored(later.refresh_token).expires_at, NOW + timedelta(days=1))
+        with self.assertRaises(RefreshTokenExpired):
+            services.rotate(refresh_token=later.refresh_token, now=NOW + timedelta(days=1))
+
+    def test_reusing_a_used_token_ends_the_session_and_its_successor_stops_working(self):
         new = services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
         with self.assertRaises(RefreshTokenReused):
             services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
-        self.assertIsNotNone(stored(new.refresh_token).revoked_at)
+        self.assertIsNotNone(stored(new.refresh_token).session.revoked_at)
         with self.assertRaises(InvalidRefreshToken):
             services.rotate(refresh_token=new.refresh_token, now=NOW)
 
@@ -156,43 +253,75 @@ class RotateTests(TestCase):
             services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
         services.rotate(refresh_token=other.refresh_token, now=NOW)
 
-    def test_rotate_refuses_unknown_and_revoked_tokens(self):
-        services.revoke(refresh_token=self.pair.refresh_token, now=NOW)
+    def test_rotate_refuses_unknown_and_logged_out_tokens(self):
+        services.log_out(refresh_token=self.pair.refresh_token, now=NOW)
         for token in (tokens.new_refresh_token(), self.pair.refresh_token):
             with self.subTest(token=token), self.assertRaises(InvalidRefreshToken):
                 services.rotate(refresh_token=token, now=NOW)
 
-    def test_rotate_refuses_the_token_of_an_inactive_user(self):
+    def test_rotate_for_a_user_deactivated_behind_the_models_back_ends_the_session(self):
         User.objects.filter(pk=self.user.pk).update(is_active=False)
         with self.assertRaises(InvalidRefreshToken):
             services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
-        self.assertIsNone(stored(self.pair.refresh_token).used_at)
+        User.objects.filter(pk=self.user.pk).update(is_active=True)
+        with self.assertRaises(InvalidRefreshToken):
+            services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
 
     @override_config(REFRESH_TOKEN_LIFETIME=timedelta(hours=1))
     def test_rotate_starts_the_new_refresh_lifetime_from_constance(self):
         new = services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
         self.assertEqual(stored(new.refresh_token).expires_at, NOW + timedelta(hours=1))
 
+    def test_a_token_claimed_by_another_rotation_after_it_was_read_is_reuse(self):
+        # What the row lock prevents, simulated: between rotate()'s read and its update,
+        # a concurrent rotation marks the token used. The compare-and-set must notice.
+        digest = tokens.refresh_token_digest(self.pair.refresh_token)
 
-class RevokeTests(TestCase):
+        def claim_after_the_read(execute, sql, params, many, context):
+            result = execute(sql, params, many, context)
+            if sql.lstrip().upper().startswith("SELECT") and '"digest" =' in sql:
+                RefreshToken.objects.filter(digest=digest).update(used_at=NOW)
+            return result
+
+        with (
+            connection.execute_wrapper(claim_after_the_read),
+            self.assertRaises(RefreshTokenReused),
+        ):
+            services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+        self.assertEqual(RefreshToken.objects.count(), 1)
+
+
+class EndSessionTests(TestCase):
     def setUp(self):
-        make_user()
+        self.user = make_user()
         self.pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
 
-    def test_revoke_revokes_every_token_of_the_family(self):
+    def test_log_out_ends_the_session_even_with_a_used_token_of_it(self):
         new = services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
-        services.revoke(refresh_token=new.refresh_token, now=NOW)
-        self.assertFalse(RefreshToken.objects.filter(revoked_at=None).exists())
+        services.log_out(refresh_token=self.pair.refresh_token, now=NOW)
+        with self.assertRaises(InvalidRefreshToken):
+            services.rotate(refresh_token=new.refresh_token, now=NOW)
 
-    def test_revoke_of_an_unknown_token_changes_nothing(self):
-        services.revoke(refresh_token=tokens.new_refresh_token(), now=NOW)
-        self.assertIsNone(stored(self.pair.refresh_token).revoked_at)
+    def test_log_out_of_an_unknown_token_changes_nothing(self):
+        services.log_out(refresh_token=tokens.new_refresh_token(), now=NOW)
+        self.assertIsNone(Session.objects.get().revoked_at)
 
-    def test_revoke_tokens_revokes_the_families_of_the_given_rows(self):
+    def test_end_sessions_ends_only_the_given_sessions(self):
         other = services.login(email="user@example.com", password=PASSWORD, now=NOW)
-        revoked = services.revoke_tokens(token_ids=[stored(self.pair.refresh_token).pk], now=NOW)
-        self.assertEqual(revoked, 1)
-        self.assertIsNone(stored(other.refresh_token).revoked_at)
+        session = stored(self.pair.refresh_token).session
+        self.assertEqual(services.end_sessions(session_ids=[session.pk], now=NOW), 1)
+        self.assertEqual(services.end_sessions(session_ids=[session.pk], now=NOW), 0)
+        services.rotate(refresh_token=other.refresh_token, now=NOW)
+
+    def test_deactivating_a_user_ends_every_session_and_reactivating_revives_none(self):
+        other = services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        self.user.is_active = False
+        self.user.save()
+        self.user.is_active = True
+        self.user.save()
+        for pair in (self.pair, other):
+            with self.subTest(pair=pair), self.assertRaises(InvalidRefreshToken):
+                services.rotate(refresh_token=pair.refresh_token, now=NOW)
 
 
 class ProfileTests(TestCase):
@@ -215,36 +344,62 @@ class ProfileTests(TestCase):
         self.user.refresh_from_db()
         self.assertEqual((self.user.username, self.user.email), ("John Smith", "user@example.com"))
 
-    def test_update_profile_to_an_email_taken_in_another_case_raises_email_taken(self):
+    def test_update_profile_of_a_deactivated_user_raises_invalid_access_token(self):
+        User.objects.filter(pk=self.user.pk).update(is_active=False)
+        with self.assertRaises(InvalidAccessToken):
+            services.update_profile(user_id=self.user.pk, username="John Smith")
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.username, "")
+
+    def test_update_profile_to_an_email_taken_in_another_spelling_raises_email_taken(self):
         make_user(email="taken@example.com")
         with self.assertRaises(EmailTaken):
-            services.update_profile(user_id=self.user.pk, email="TAKEN@example.com")
+            services.update_profile(user_id=self.user.pk, email="TAKEN@ｅｘａｍｐｌｅ.com")
         self.user.refresh_from_db()
         self.assertEqual(self.user.email, "user@example.com")
 
-    def test_update_profile_may_change_the_case_of_the_users_own_email(self):
-        user = services.update_profile(user_id=self.user.pk, email="User@example.com")
-        self.assertEqual(user.email, "User@example.com")
+    def test_update_profile_stores_the_canonical_email(self):
+        user = services.update_profile(user_id=self.user.pk, email="New@Example.COM")
+        self.assertEqual(user.email, "new@example.com")
 
 
 class PurgeTests(TestCase):
-    def test_purge_deletes_expired_and_long_revoked_or_used_tokens_only(self):
+    def setUp(self):
         make_user()
-        retention = settings.REFRESH_TOKEN_RETENTION
-        long_ago = NOW - retention - timedelta(days=1)
-        services.login(email="user@example.com", password=PASSWORD, now=NOW - timedelta(days=31))
-        old_revoked = services.login(email="user@example.com", password=PASSWORD, now=long_ago)
-        services.revoke(refresh_token=old_revoked.refresh_token, now=long_ago)
-        recent_revoked = services.login(email="user@example.com", password=PASSWORD, now=NOW)
-        services.revoke(refresh_token=recent_revoked.refresh_token, now=NOW)
-        used = services.login(email="user@example.com", password=PASSWORD, now=long_ago)
-        successor = services.rotate(refresh_token=used.refresh_token, now=long_ago)
-        active = services.login(email="user@example.com", password=PASSWORD, now=NOW)
 
-        self.assertEqual(services.purge_refresh_tokens(now=NOW), 3)
-        remaining = set(RefreshToken.objects.values_list("digest", flat=True))
-        expected = {recent_revoked.refresh_token, successor.refresh_token, active.refresh_token}
-        self.assertEqual(remaining, {tokens.refresh_token_digest(each) for each in expected})
+    def test_purge_deletes_expired_tokens_and_sessions_left_without_one(self):
+        expired = services.login(
+            email="user@example.com", password=PASSWORD, now=NOW - timedelta(days=31)
+        )
+        soon = services.login(
+            email="user@example.com", password=PASSWORD, now=NOW - timedelta(days=30, seconds=-60)
+        )
+        deleted = services.purge(now=NOW)
+        self.assertEqual((deleted["refresh_tokens"], deleted["sessions"]), (1, 1))
+        self.assertFalse(
+            RefreshToken.objects.filter(
+                digest=tokens.refresh_token_digest(expired.refresh_token)
+            ).exists()
+        )
+        services.rotate(refresh_token=soon.refresh_token, now=NOW)
+
+    def test_reuse_of_a_used_token_is_still_detected_after_a_purge(self):
+        used = services.login(
+            email="user@example.com", password=PASSWORD, now=NOW - timedelta(days=20)
+        )
+        successor = services.rotate(refresh_token=used.refresh_token, now=NOW - timedelta(days=19))
+        services.purge(now=NOW)
+        with self.assertRaises(RefreshTokenReused):
+            services.rotate(refresh_token=used.refresh_token, now=NOW)
+        with self.assertRaises(InvalidRefreshToken):
+            services.rotate(refresh_token=successor.refresh_token, now=NOW)
+
+    @override_settings(LOGIN_THROTTLE=THROTTLE)
+    def test_purge_deletes_attempt_counters_of_ended_windows_only(self):
+        throttling.count_login(email="a@example.com", address=None, now=NOW - timedelta(minutes=5))
+        throttling.count_login(email="a@example.com", address=None, now=NOW)
+        self.assertEqual(services.purge(now=NOW)["attempt_counters"], 1)
+        self.assertEqual(AttemptCounter.objects.get().count, 1)
 
 
 class RotateInterruptionTests(TransactionTestCase):
@@ -274,6 +429,7 @@ class RotateInterruptionTests(TransactionTestCase):
         old = stored(self.pair.refresh_token)
         self.assertIsNone(old.used_at)
         self.assertEqual(RefreshToken.objects.count(), 1)
+        self.assertEqual(Session.objects.get().last_used_at, NOW)
         services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
 
     def test_connection_lost_before_commit_leaves_the_old_token_usable(self):
@@ -281,7 +437,7 @@ class RotateInterruptionTests(TransactionTestCase):
             mock.patch("app.accounts.tokens.issue_access_token", side_effect=self.cut_connection),
             self.assertRaises(DatabaseError),
         ):
-            services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+            services.rotate(refresh_token=self.pair.refresh_token, now=LATER)
         self.assert_nothing_was_kept()
 
     def test_error_after_the_new_row_leaves_the_old_token_usable(self):
@@ -289,5 +445,5 @@ class RotateInterruptionTests(TransactionTestCase):
             mock.patch("app.accounts.tokens.issue_access_token", side_effect=RuntimeError("boom")),
             self.assertRaises(RuntimeError),
         ):
-            services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+            services.rotate(refresh_token=self.pair.refresh_token, now=LATER)
         self.assert_nothing_was_kept()

@@ -95,6 +95,7 @@ class AccessTokenTests(SimpleTestCase):
         other_payload = sign(claims(user_id=1, sub="1")).split(".")[1]
         cases = {
             "alg none": jwt.encode(claims(), None, algorithm="none"),
+            "HS384 with our key": sign(claims(), algorithm="HS384"),
             "HS512 with our key": sign(claims(), algorithm="HS512"),
             "another key": sign(claims(), key="x" * 40),
             "swapped payload": f"{header}.{other_payload}.{signature}",
@@ -105,6 +106,17 @@ class AccessTokenTests(SimpleTestCase):
         for label, token in cases.items():
             with self.subTest(label), self.assertRaises(InvalidAccessToken):
                 tokens.decode_access_token(token, now=NOW)
+
+    def test_token_living_longer_than_the_largest_allowed_lifetime_is_rejected(self):
+        issued = int(NOW.timestamp())
+        longest = int(settings.ACCESS_TOKEN_MAX_LIFETIME.total_seconds())
+        tokens.decode_access_token(sign(claims(exp=issued + longest)), now=NOW)
+        for lifetime in (longest + 1, 10 * 365 * 86400):
+            with (
+                self.subTest(lifetime=lifetime),
+                self.assertRaisesRegex(InvalidAccessToken, "lifetime"),
+            ):
+                tokens.decode_access_token(sign(claims(exp=issued + lifetime)), now=NOW)
 
     def test_token_of_another_type_is_rejected(self):
         with self.assertRaisesRegex(InvalidAccessToken, "not an access token"):

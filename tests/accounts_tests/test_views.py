@@ -2,17 +2,19 @@
 
 import json
 from datetime import timedelta
+from unittest import mock
 
 import jwt
 from constance.test import override_config
 from django.conf import settings
+from django.db import InterfaceError
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APITestCase
 
 from app.accounts import tokens
-from app.accounts.models import RefreshToken, User
+from app.accounts.models import RefreshToken, Session, User
 from tests.accounts_tests.factories import PASSWORD, make_user
 
 BEARER = 'Bearer realm="api"'
@@ -41,6 +43,17 @@ class ApiTestCase(APITestCase):
 
 
 class RegisterTests(ApiTestCase):
+    @override_settings(REGISTER_THROTTLE={"window_seconds": 3600, "per_address": 2})
+    def test_registrations_past_the_limit_from_one_address_return_429(self):
+        for number in range(2):
+            body = {"email": f"u{number}@example.com", "password": PASSWORD}
+            self.assertEqual(self.post("register", body).status_code, 201)
+        response = self.post("register", {"email": "u9@example.com", "password": PASSWORD})
+        body = self.assertError(response, 429, "throttled")
+        self.assertIn("Too many registrations from this address.", body["detail"])
+        self.assertTrue(1 <= int(response["Retry-After"]) <= 3600)
+        self.assertEqual(User.objects.count(), 2)
+
     def test_register_returns_201_with_id_and_email(self):
         response = self.post("register", {"password": PASSWORD, "email": "user@example.com"})
         self.assertEqual(response.status_code, 201)
@@ -113,12 +126,29 @@ class LoginTests(ApiTestCase):
         self.assertFieldError(response, "password", "required")
 
     @override_settings(LOGIN_THROTTLE={"window_seconds": 300, "per_email": 2, "per_address": 50})
-    def test_too_many_failed_logins_return_429_with_retry_after(self):
+    def test_too_many_failed_logins_return_429_saying_once_when_to_retry(self):
         for _ in range(2):
             self.post("login", {"email": "user@example.com", "password": "wrong-pass-1"})
         response = self.post("login", {"email": "user@example.com", "password": PASSWORD})
-        self.assertError(response, 429, "throttled")
-        self.assertTrue(1 <= int(response["Retry-After"]) <= 300)
+        body = self.assertError(response, 429, "throttled")
+        wait = int(response["Retry-After"])
+        self.assertTrue(1 <= wait <= 300)
+        self.assertEqual(body["detail"], f"Too many failed logins. Try again in {wait} seconds.")
+
+    def test_login_answers_with_no_store_so_no_cache_keeps_the_tokens(self):
+        response = self.post("login", {"email": "user@example.com", "password": PASSWORD})
+        self.assertEqual(response["Cache-Control"], "no-store")
+        self.assertEqual(response["Pragma"], "no-cache")
+
+    def test_login_costs_nine_queries_with_the_password_hash(self):
+        # Count (1), user (1), give the attempt back (1), lifetimes (1), and in a savepoint:
+        # last_login, session, token (3 + 2).
+        with self.assertNumQueries(9):
+            self.login()
+
+    def test_a_login_with_an_invisible_character_is_400_and_never_a_twin_account(self):
+        response = self.post("login", {"email": "user@exa\u200bmple.com", "password": PASSWORD})
+        self.assertFieldError(response, "email", "invalid")
 
     @override_config(ACCESS_TOKEN_LIFETIME=120)
     def test_a_changed_access_lifetime_applies_to_the_next_login(self):
@@ -133,6 +163,16 @@ class RefreshTests(ApiTestCase):
 
     def refresh(self, token):
         return self.post("refresh", {"refresh_token": token})
+
+    def test_refresh_answers_with_no_store_so_no_cache_keeps_the_tokens(self):
+        response = self.refresh(self.pair["refresh_token"])
+        self.assertEqual(response["Cache-Control"], "no-store")
+
+    def test_refresh_costs_seven_queries(self):
+        # Lifetimes (1), and in a savepoint: token and session locked together, token used up,
+        # session last used, new token (4 + 2).
+        with self.assertNumQueries(7):
+            self.assertEqual(self.refresh(self.pair["refresh_token"]).status_code, 200)
 
     def test_refresh_returns_a_new_pair(self):
         response = self.refresh(self.pair["refresh_token"])
@@ -191,7 +231,8 @@ class LogoutTests(ApiTestCase):
         response = self.post("logout", {"refresh_token": self.pair["refresh_token"]})
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json(), {"success": "User logged out."})
-        self.assertFalse(RefreshToken.objects.filter(revoked_at=None).exists())
+        self.assertFalse(Session.objects.filter(revoked_at=None).exists())
+        self.assertEqual(self.post("refresh", self.pair).status_code, 401)
 
     def test_logout_with_an_unknown_or_already_revoked_token_returns_200(self):
         self.post("logout", {"refresh_token": self.pair["refresh_token"]})
@@ -266,7 +307,8 @@ class MeTests(ApiTestCase):
                 self.assertFieldError(self.put_me(body), field, code)
 
     def test_me_without_a_bearer_token_returns_401_with_a_bare_challenge(self):
-        for authorization in (None, "Basic dXNlcjpwYXNz", "Token abc"):
+        token = self.login()["access_token"]
+        for authorization in (None, "Basic dXNlcjpwYXNz", "Token abc", token, f"Token {token}"):
             with self.subTest(authorization=authorization):
                 extra = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
                 response = self.client.get(reverse("me"), **extra)
@@ -357,7 +399,67 @@ class BriefFlowTests(ApiTestCase):
         self.assertError(after, 401, "invalid_refresh_token")
 
 
+class LookalikeEmailTests(ApiTestCase):
+    """Spellings a person reads as one address never become a second account."""
+
+    def test_no_lookalike_of_a_registered_address_creates_a_second_account(self):
+        cases = {
+            "user@example.com": {
+                "upper case": "USER@Example.COM",
+                "zero-width space in the domain": "user@exa\u200bmple.com",
+                "fullwidth domain": "user@ｅｘａｍｐｌｅ.com",
+            },
+            "sam@example.com": {"long s": "\u017fam@example.com"},
+            "info@example.com": {
+                "dotless i": "\u0131nfo@example.com",
+                "capital I with dot": "\u0130nfo@example.com",
+            },
+            "kate@example.com": {"kelvin sign": "\u212aate@example.com"},
+            "user@bücher.example": {"punycode domain": "user@xn--bcher-kva.example"},
+        }
+        for original, lookalikes in cases.items():
+            response = self.post("register", {"email": original, "password": PASSWORD})
+            self.assertEqual(response.status_code, 201, response.content)
+            for label, lookalike in lookalikes.items():
+                with self.subTest(label):
+                    response = self.post("register", {"email": lookalike, "password": PASSWORD})
+                    self.assertEqual(response.status_code, 400, response.content)
+        self.assertEqual(User.objects.count(), len(cases))
+
+    def test_every_registered_address_logs_in_exactly_as_typed(self):
+        typed = [
+            "Mixed.Case+tag@Example.COM",
+            "user@BÜCHER.example",
+            "\u017fam@example.com",
+            "\u212aate@example.com",
+            "ｆｕｌｌ@ｗｉｄｔｈ.example",
+        ]
+        for email in typed:
+            with self.subTest(email=email):
+                registered = self.post("register", {"email": email, "password": PASSWORD})
+                self.assertEqual(registered.status_code, 201, registered.content)
+                self.login(email=email)
+                self.login(email=email.upper())
+
+
 class MalformedRequestTests(ApiTestCase):
+    def test_an_unexpected_error_is_a_json_500_that_tells_nothing_of_it(self):
+        self.client.raise_request_exception = False
+        with mock.patch(
+            "app.accounts.services.rotate", side_effect=RuntimeError("secret internals")
+        ):
+            response = self.post("refresh", {"refresh_token": tokens.new_refresh_token()})
+        self.assertError(response, 500, "server_error")
+        self.assertNotIn("secret internals", response.content.decode())
+
+    def test_a_closed_database_connection_is_a_json_503(self):
+        with mock.patch(
+            "app.accounts.services.rotate", side_effect=InterfaceError("connection already closed")
+        ):
+            response = self.post("refresh", {"refresh_token": tokens.new_refresh_token()})
+        self.assertError(response, 503, "service_unavailable")
+        self.assertNotIn("closed", response.content.decode())
+
     def test_malformed_json_returns_400_parse_error(self):
         response = self.client.post(
             reverse("login"), data="{not json", content_type="application/json"

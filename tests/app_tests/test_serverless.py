@@ -156,7 +156,10 @@ class LambdaHandlerTests(TestCase):
 
     def test_swagger_ui_and_every_asset_load_under_the_stage_prefix(self):
         page = self.assert_page_assets_load("/api/docs/", "/dev")
-        self.assertIn("/dev/api/schema/", page.text)
+        self.assertIn('<script src="/dev/api/docs/?script=">', page.text)
+        script = self.call("GET", "/api/docs/?script=")
+        self.assertEqual(script.status, 200)
+        self.assertIn('"/dev/api/schema/"', script.text)
 
     def test_schema_names_the_stage_as_its_server_so_try_it_out_reaches_the_api(self):
         # Found with a browser: Swagger UI sent /api/... without the stage and got a 403.
@@ -204,8 +207,8 @@ class LambdaHandlerTests(TestCase):
             email="user@example.com", password=PASSWORD, now=timezone.now() - timedelta(days=31)
         )
         kept = services.login(email="user@example.com", password=PASSWORD)
-        result = self.lambda_.invoke(scheduled_event("app.serverless.purge_refresh_tokens"))
-        self.assertEqual(result, {"deleted": 1})
+        result = self.lambda_.invoke(scheduled_event("app.serverless.purge_expired"))
+        self.assertEqual(result["refresh_tokens"], 1)
         self.assertEqual(RefreshToken.objects.count(), 1)
         self.assertIsNotNone(services.rotate(refresh_token=kept.refresh_token).refresh_token)
 

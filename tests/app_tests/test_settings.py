@@ -1,23 +1,26 @@
 """``app/settings.py``: configuration by environment, and refusing to start without secrets."""
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG = "s" * 40
+KEYS = {"DJANGO_SECRET_KEY": STRONG, "JWT_SIGNING_KEY": "j" * 40}
 
 
-def load_settings(**env):
+def load_settings(code=None, **env):
     """Import app.settings in a fresh interpreter with exactly ``env``; return the process."""
     clean = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "JWT_", "DATABASE_URL", "AWS_LAMBDA"))
     }
-    code = (
+    code = code or (
         "import app.settings as s; "
         "print(s.DEBUG, s.PASSWORD_HASHERS[0], s.DATABASES['default']['ENGINE'])"
     )
@@ -32,8 +35,30 @@ def load_settings(**env):
 
 
 class SettingsTests(unittest.TestCase):
-    def test_local_default_is_debug_on_sqlite_with_argon2_first(self):
+    def test_default_is_debug_off_and_refuses_to_start_without_keys(self):
         result = load_settings()
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("Set the DJANGO_SECRET_KEY environment variable", result.stderr)
+
+    def test_debug_without_keys_makes_random_ones_kept_in_an_ignored_local_file(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "secrets.json"
+            code = (
+                "import app.settings as s; from pathlib import Path; "
+                f"print(s.development_secret('A', Path({str(path)!r})) == "
+                f"s.development_secret('A', Path({str(path)!r})), len(s.development_secret('B', "
+                f"Path({str(path)!r}))))"
+            )
+            result = load_settings(code=code, DJANGO_DEBUG="true")
+            self.assertEqual(result.stdout.split(), ["True", "64"], result.stderr)
+            self.assertEqual(set(json.loads(path.read_text())), {"A", "B"})
+        ignored = subprocess.run(
+            ["git", "check-ignore", "-q", ".dev-secrets.json"], cwd=ROOT, check=False
+        )
+        self.assertEqual(ignored.returncode, 0)
+
+    def test_debug_on_uses_sqlite_with_argon2_first(self):
+        result = load_settings(DJANGO_DEBUG="true")
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(
             result.stdout.split(),
@@ -43,6 +68,11 @@ class SettingsTests(unittest.TestCase):
                 "django.db.backends.sqlite3",
             ],
         )
+
+    def test_no_signing_key_is_committed_in_the_settings(self):
+        source = (ROOT / "app" / "settings.py").read_text()
+        self.assertNotRegex(source, r"(SECRET_KEY|SIGNING_KEY)\s*=\s*['\"]")
+        self.assertNotIn("django-insecure", source)
 
     def test_debug_off_without_a_secret_key_stops_naming_the_variable(self):
         result = load_settings(DJANGO_DEBUG="false", JWT_SIGNING_KEY=STRONG)
@@ -54,24 +84,63 @@ class SettingsTests(unittest.TestCase):
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("Set the JWT_SIGNING_KEY environment variable", result.stderr)
 
-    def test_a_jwt_signing_key_under_32_bytes_stops_start_up(self):
-        result = load_settings(JWT_SIGNING_KEY="short")
-        self.assertIn("at least 32 bytes", result.stderr)
+    def test_keys_shorter_than_32_bytes_stop_start_up_and_32_bytes_start(self):
+        cases = {
+            "secret key of 31": ({"DJANGO_SECRET_KEY": "s" * 31, "JWT_SIGNING_KEY": STRONG}, 1),
+            "jwt key of 31": ({"DJANGO_SECRET_KEY": STRONG, "JWT_SIGNING_KEY": "j" * 31}, 1),
+            "both of 32": ({"DJANGO_SECRET_KEY": "s" * 32, "JWT_SIGNING_KEY": "j" * 32}, 0),
+        }
+        for label, (keys, failed) in cases.items():
+            with self.subTest(label):
+                result = load_settings(DJANGO_DEBUG="false", **keys)
+                self.assertEqual(result.returncode != 0, bool(failed), result.stderr)
+                if failed:
+                    self.assertIn("at least 32 bytes", result.stderr)
+
+    def test_a_jwt_key_equal_to_the_secret_key_stops_start_up(self):
+        result = load_settings(DJANGO_SECRET_KEY=STRONG, JWT_SIGNING_KEY=STRONG)
+        self.assertIn("JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY", result.stderr)
 
     def test_on_lambda_debug_is_off_by_default(self):
-        result = load_settings(
-            AWS_LAMBDA_FUNCTION_NAME="fn", DJANGO_SECRET_KEY=STRONG, JWT_SIGNING_KEY=STRONG
-        )
+        result = load_settings(AWS_LAMBDA_FUNCTION_NAME="fn", **KEYS)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout.split()[0], "False")
 
     def test_database_url_selects_postgresql(self):
-        result = load_settings(DATABASE_URL="postgres://u@127.0.0.1:5432/db")
+        result = load_settings(DATABASE_URL="postgres://u@127.0.0.1:5432/db", **KEYS)
         self.assertEqual(result.stdout.split()[2], "django.db.backends.postgresql")
 
     def test_an_unknown_debug_spelling_stops_start_up(self):
         result = load_settings(DJANGO_DEBUG="maybe")
         self.assertIn("DJANGO_DEBUG must be true or false", result.stderr)
+
+    def test_throttle_defaults_are_five_and_twenty_per_five_minutes_and_twenty_per_hour(self):
+        code = (
+            "import json, app.settings as s; "
+            "print(json.dumps([s.LOGIN_THROTTLE, s.REGISTER_THROTTLE]))"
+        )
+        result = load_settings(code=code, **KEYS)
+        self.assertEqual(
+            json.loads(result.stdout),
+            [
+                {"window_seconds": 300, "per_email": 5, "per_address": 20},
+                {"window_seconds": 3600, "per_address": 20},
+            ],
+        )
+
+    def test_production_trusts_api_gateways_forwarded_proto_and_hsts_extras_are_opt_in(self):
+        code = (
+            "import app.settings as s; print(s.SECURE_PROXY_SSL_HEADER, "
+            "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD)"
+        )
+        result = load_settings(code=code, **KEYS)
+        self.assertEqual(
+            result.stdout.strip(), "('HTTP_X_FORWARDED_PROTO', 'https') False False", result.stderr
+        )
+        opted_in = load_settings(
+            code=code, DJANGO_HSTS_INCLUDE_SUBDOMAINS="true", DJANGO_HSTS_PRELOAD="true", **KEYS
+        )
+        self.assertTrue(opted_in.stdout.strip().endswith("True True"), opted_in.stderr)
 
     def test_production_settings_pass_the_deploy_checklist(self):
         env = {
@@ -82,7 +151,7 @@ class SettingsTests(unittest.TestCase):
         env.update(
             DJANGO_DEBUG="false",
             DJANGO_SECRET_KEY="k" + "".join(chr(33 + (i * 7) % 90) for i in range(60)),
-            JWT_SIGNING_KEY=STRONG,
+            JWT_SIGNING_KEY="j" * 40,
             AWS_REGION="eu-west-1",
         )
         result = subprocess.run(

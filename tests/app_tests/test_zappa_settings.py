@@ -33,7 +33,7 @@ class ZappaSettingsTests(unittest.TestCase):
 
     def test_the_refresh_token_purge_runs_once_a_day(self):
         self.assertIn(
-            {"function": "app.serverless.purge_refresh_tokens", "expression": "rate(1 day)"},
+            {"function": "app.serverless.purge_expired", "expression": "rate(1 day)"},
             stage("production")["events"],
         )
 

@@ -1,4 +1,4 @@
-"""``manage.py purge_refresh_tokens``."""
+"""``manage.py purge_expired``."""
 
 import io
 from datetime import timedelta
@@ -12,14 +12,14 @@ from app.accounts.models import RefreshToken
 from tests.accounts_tests.factories import PASSWORD, make_user
 
 
-class PurgeRefreshTokensCommandTests(TestCase):
-    def test_command_deletes_expired_tokens_and_reports_the_count(self):
+class PurgeExpiredCommandTests(TestCase):
+    def test_command_deletes_expired_rows_and_reports_the_counts(self):
         make_user()
         services.login(
             email="user@example.com", password=PASSWORD, now=timezone.now() - timedelta(days=31)
         )
         services.login(email="user@example.com", password=PASSWORD)
         out = io.StringIO()
-        call_command("purge_refresh_tokens", stdout=out)
-        self.assertEqual(out.getvalue().strip(), "Deleted 1 refresh tokens.")
+        call_command("purge_expired", stdout=out)
+        self.assertEqual(out.getvalue().strip(), "1 refresh_tokens, 1 sessions, 1 attempt_counters")
         self.assertEqual(RefreshToken.objects.count(), 1)
