@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import re
 import sys
 import tempfile
 import time
@@ -261,3 +262,24 @@ def aws_environment() -> dict[str, str]:
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
     }
+
+
+def policy_problems(policy: dict, *, region: str, lambda_name: str, remote_env: str) -> list[str]:
+    """What in an execution role's policy uses a wildcard action or reaches past this
+    function's own log group and its own secrets object (the account may be written as *)."""
+    bucket_and_key = remote_env.removeprefix("s3://")
+    log_group = re.escape(f"log-group:/aws/lambda/{lambda_name}:")
+    allowed = [
+        rf"arn:aws:logs:{re.escape(region)}:(\*|\d{{12}}):{log_group}\*",
+        re.escape(f"arn:aws:s3:::{bucket_and_key}"),
+    ]
+    problems = []
+    for statement in policy["Statement"]:
+        actions, resources = statement.get("Action", []), statement.get("Resource", [])
+        for action in [actions] if isinstance(actions, str) else actions:
+            if "*" in action:
+                problems.append(f"wildcard action {action}")
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if not any(re.fullmatch(pattern, resource) for pattern in allowed):
+                problems.append(f"resource outside the function's own: {resource}")
+    return problems

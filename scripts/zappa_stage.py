@@ -12,11 +12,13 @@ Run with the runtime venv (build/venv), which has Zappa and boto3.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 import botocore.exceptions
 from lambda_local import load_stage as load
+from lambda_local import policy_problems
 
 
 def prepare(stage: str, zip_path: str) -> int:
@@ -79,7 +81,36 @@ def verify(stage: str) -> int:
         problems.append("a keep_warm rule exists although keep_warm is off")
 
     url = zappa.lambda_client.get_function_url_config(FunctionName=cli.lambda_name)
-    print(f"function URL: {url['FunctionUrl']} (auth {url['AuthType']})")
+    cors = url.get("Cors")
+    print(f"function URL: {url['FunctionUrl']} (auth {url['AuthType']}, CORS {cors or 'none'})")
+    if cors and any(
+        "*" in value for values in cors.values() if isinstance(values, list) for value in values
+    ):
+        problems.append(f"the function URL's CORS has a wildcard: {cors}")
+
+    concurrency = zappa.lambda_client.get_function_concurrency(FunctionName=cli.lambda_name)
+    reserved = concurrency.get("ReservedConcurrentExecutions")
+    print(f"reserved concurrency: {reserved}")
+    if reserved != cli.stage_config.get("lambda_concurrency"):
+        problems.append(f"reserved concurrency is {reserved}")
+
+    role = zappa.role_name
+    attached = zappa.iam_client.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    inline = zappa.iam_client.list_role_policies(RoleName=role)["PolicyNames"]
+    document = zappa.iam_client.get_role_policy(RoleName=role, PolicyName="zappa-permissions")
+    policy = document["PolicyDocument"]
+    if isinstance(policy, str):
+        policy = json.loads(policy)
+    print(f"execution role {role}: inline {inline}, attached {attached}")
+    print(json.dumps(policy, indent=2))
+    if attached or inline != ["zappa-permissions"]:
+        problems.append("the role has policies besides zappa-permissions")
+    problems += policy_problems(
+        policy,
+        region=cli.aws_region,
+        lambda_name=cli.lambda_name,
+        remote_env=cli.stage_config["remote_env"],
+    )
 
     for problem in problems:
         print(f"PROBLEM: {problem}", file=sys.stderr)

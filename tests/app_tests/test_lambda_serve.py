@@ -9,10 +9,12 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 
 from scripts.lambda_local import ROOT
@@ -67,6 +69,21 @@ class LambdaServeTests(unittest.TestCase):
         )
         self.assertEqual(status, 401)
         self.assertIn('error="invalid_token"', headers["WWW-Authenticate"])
+
+    def test_sixteen_simultaneous_refreshes_are_all_answered_and_exactly_one_wins(self):
+        credentials = {"email": "burst@example.com", "password": PASSWORD}
+        self.request("POST", "/api/register/", credentials)
+        _, _, body = self.request("POST", "/api/login/", credentials)
+        refresh = {"refresh_token": json.loads(body)["refresh_token"]}
+        barrier = threading.Barrier(16)
+
+        def one(_):
+            barrier.wait(timeout=30)
+            return self.request("POST", "/api/refresh/", refresh)[0]
+
+        with ThreadPoolExecutor(16) as pool:
+            statuses = sorted(pool.map(one, range(16)))
+        self.assertEqual(statuses, [200] + [401] * 15)
 
     def test_docs_link_hashed_static_files_under_the_stage_and_all_load(self):
         status, _, body = self.request("GET", "/api/docs/")

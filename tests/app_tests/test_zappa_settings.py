@@ -4,9 +4,12 @@ import json
 import os
 import re
 import unittest
+from pathlib import Path
 from unittest import mock
 
-from scripts.lambda_local import ROOT, aws_environment, zappa_settings_source
+import zappa
+
+from scripts.lambda_local import ROOT, aws_environment, policy_problems, zappa_settings_source
 
 SETTINGS = json.loads((ROOT / "zappa_settings.json").read_text())
 
@@ -58,3 +61,47 @@ class ZappaSettingsTests(unittest.TestCase):
         self.assertIn("REMOTE_ENV='s3://auth-api-config-production/secrets.json'", source)
         self.assertNotIn("WEBSOCKET_HANDLER_MODULE", source)
         self.assertIsNone(re.search(r"SECRET_KEY|SIGNING_KEY", source))
+
+    def test_each_stage_role_may_only_write_its_own_logs_and_read_its_own_secrets(self):
+        for name in ("dev", "production"):
+            with self.subTest(stage=name):
+                config = stage(name)
+                policy = json.loads((ROOT / config["attach_policy"]).read_text())
+                problems = policy_problems(
+                    policy,
+                    region=config["aws_region"],
+                    lambda_name=f"{config['project_name']}-{name}",
+                    remote_env=config["remote_env"],
+                )
+                self.assertEqual(problems, [])
+                actions = {action for each in policy["Statement"] for action in each["Action"]}
+                self.assertEqual(
+                    actions,
+                    {
+                        "logs:CreateLogGroup",
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "s3:GetObject",
+                    },
+                )
+
+    def test_the_policy_check_refuses_zappas_default_policy(self):
+        default = json.loads(
+            (Path(zappa.__file__).parent / "policies" / "attach_policy.json").read_text()
+        )
+        problems = policy_problems(
+            default,
+            region="eu-west-1",
+            lambda_name="auth-api-dev",
+            remote_env="s3://auth-api-config-dev/secrets.json",
+        )
+        self.assertIn("wildcard action s3:*", problems)
+
+    def test_the_function_url_grants_no_cross_origin_access_and_concurrency_is_capped(self):
+        for name in ("dev", "production"):
+            with self.subTest(stage=name):
+                config = stage(name)
+                self.assertEqual(
+                    config["function_url_config"], {"authorizer": "NONE", "cors": False}
+                )
+                self.assertGreater(config["lambda_concurrency"], 0)
