@@ -7,6 +7,7 @@ test database and the production password hasher (Argon2), through Django's test
 from __future__ import annotations
 
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -14,6 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
+# Local settings (no HTTPS redirect for the test client), keys random for this process.
+os.environ.setdefault("DJANGO_DEBUG", "true")
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(48))
+os.environ.setdefault("JWT_SIGNING_KEY", secrets.token_urlsafe(48))
 
 import django
 

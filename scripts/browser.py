@@ -39,6 +39,9 @@ PASSWORD = "correct-horse-battery"
 ADMIN = "admin@example.com"
 ENDPOINTS = ["/api/register/", "/api/login/", "/api/refresh/", "/api/logout/", "/api/me/"]
 DOCS = ROOT / "docs"
+# Loads our Content-Security-Policy refuses on purpose: ReDoc's footer always asks its CDN for
+# a logo and hides it when that fails. Nothing else may be refused.
+REFUSED_ON_PURPOSE = ("https://cdn.redoc.ly/redoc/logo-mini.svg",)
 
 
 def claims(token: str) -> dict:
@@ -56,14 +59,49 @@ def api_login(base: str) -> dict:
         return json.loads(response.read())
 
 
-def watch_assets(page) -> list[str]:
-    """Collect every failed or 4xx/5xx response the page makes."""
+def watch_assets(page, document_status: int = 200) -> list[str]:
+    """Collect every failed or 4xx/5xx response the page makes, and every console error
+    (a load the Content-Security-Policy refused is one)."""
     failures: list[str] = []
+
+    def response(r):
+        expected = document_status if r.request.resource_type == "document" else 200
+        if r.status >= 400 and r.status != expected:
+            failures.append(f"{r.status} {r.url}")
+
+    page.on("response", response)
     page.on(
-        "response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 400 else None
+        "requestfailed",
+        lambda r: None if r.url in REFUSED_ON_PURPOSE else failures.append(f"failed {r.url}"),
     )
-    page.on("requestfailed", lambda r: failures.append(f"failed {r.url}"))
+
+    def console(message):
+        # Loads are judged by their responses above; Chromium also reports the favicon it
+        # asks for on its own, which no page links.
+        if message.type != "error" or message.text.startswith("Failed to load resource"):
+            return
+        if not any(f"'{url}'" in message.text for url in REFUSED_ON_PURPOSE):
+            failures.append(f"console: {message.text}")
+
+    page.on("console", console)
     return failures
+
+
+def other_pages_flow(browser, base: str, prefix: str = "") -> None:
+    """ReDoc and the browsable API render, every asset from our origin, nothing refused."""
+    page = browser.new_page()
+    failures = watch_assets(page)
+    page.goto(f"{base}{prefix}/api/redoc/")
+    expect(page.locator("h1").first).to_contain_text("Authentication API", timeout=30_000)
+    assert not failures, failures
+    page = browser.new_page()
+    # A GET of a POST-only endpoint: the browsable API's page with its form, under a 405.
+    failures = watch_assets(page, document_status=405)
+    page.goto(f"{base}{prefix}/api/login/")
+    expect(page.locator("h1").first).to_contain_text("Login")
+    expect(page.locator("form").last).to_be_visible()
+    assert not failures, failures
+    print(f"ok   ReDoc and the browsable API{' via lambda-serve' if prefix else ''}, CSP on")
 
 
 def try_operation(page, path: str, method: str, body: dict | None = None) -> str:
@@ -148,6 +186,7 @@ def main() -> int:
             expect(page.locator(".opblock-summary-path").first).to_be_visible()
             page.screenshot(path=str(DOCS / "swagger-ui.png"))
             admin_flow(browser.new_page(), server.url, screenshot=DOCS / "constance.png")
+            other_pages_flow(browser, server.url)
 
             log = (ROOT / "build" / "browser-lambda-serve.log").open("w")
             process, base = start_lambda_serve(server.database_url, log)
@@ -155,6 +194,7 @@ def main() -> int:
             try:
                 swagger_flow(browser.new_page(), origin, prefix="/dev")
                 admin_flow(browser.new_page(), origin, prefix="/dev", lifetime=45)
+                other_pages_flow(browser, origin, prefix="/dev")
             finally:
                 process.terminate()
                 process.wait(timeout=30)

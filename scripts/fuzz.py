@@ -34,9 +34,12 @@ MAX_TIME = os.environ.get("FUZZ_MAX_TIME", "240")
 
 def main() -> int:
     """Run schemathesis against a fresh server; print its summary and our verdict."""
-    # Failed-login throttling would answer 429 (documented) to most generated logins.
+    # Throttling would answer 429 (documented) to most generated logins and registrations.
     with LiveServer(
-        "fuzz", LOGIN_THROTTLE_PER_EMAIL="1000000", LOGIN_THROTTLE_PER_ADDRESS="1000000"
+        "fuzz",
+        LOGIN_THROTTLE_PER_EMAIL="1000000",
+        LOGIN_THROTTLE_PER_ADDRESS="1000000",
+        REGISTER_THROTTLE_PER_ADDRESS="1000000",
     ) as server:
         env = {
             **os.environ,
