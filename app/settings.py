@@ -177,6 +177,8 @@ USE_TZ = True
 # storage puts API Gateway's stage prefix in front of their URLs.
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The front door's script and style.
+STATICFILES_DIRS = [BASE_DIR / "app" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "app.serverless.StaticStorage"},

@@ -96,10 +96,18 @@ def get_score(game_stamps: Sequence[Stamp], offset: int) -> tuple[int, int]:
     sorted by offset, as ``generate_game()`` makes them; the list is neither copied nor
     changed, and each call costs O(log n).
 
-    Raises ``TypeError`` when ``offset`` is not an ``int`` (``bool`` included) and
-    ``ValueError`` when the list is empty or ``offset`` comes before its first stamp (a
-    negative offset, or a list that starts mid-game): no score is known there.
+    Raises ``TypeError`` when ``game_stamps`` is not a sequence of stamps (``None``, a dict,
+    a string) or ``offset`` is not an ``int`` (``bool`` included), and ``ValueError`` when the
+    list is empty or ``offset`` comes before its first stamp (a negative offset, or a list that
+    starts mid-game): no score is known there.
     """
+    # The list check first: it is what generate_game() makes, and the ABC check costs more.
+    if type(game_stamps) is not list and (
+        not isinstance(game_stamps, Sequence) or isinstance(game_stamps, str | bytes)
+    ):
+        raise TypeError(
+            f"game_stamps must be a sequence of stamps, got {type(game_stamps).__name__}"
+        )
     # bool is an int subclass, but True is no moment of a match.
     if not isinstance(offset, int) or isinstance(offset, bool):
         raise TypeError(f"offset must be an int, got {type(offset).__name__}: {offset!r}")

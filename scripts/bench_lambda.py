@@ -7,6 +7,9 @@ processes that import Zappa's ``handler`` and answer one API Gateway event. Cold
 process spawn to that first response, remote_env secrets read from moto_server's S3 on
 127.0.0.1, PostgreSQL on 127.0.0.1. Then, warm, the median per endpoint through the handler.
 boto3 comes from a separate folder, standing for the one the Lambda runtime provides.
+
+Needs PostgreSQL on 127.0.0.1 (``BENCH_DATABASE_URL``, default database ``lambda_bench`` of
+``postgres@127.0.0.1:5432``, created if missing) and builds the zips it lacks.
 """
 
 from __future__ import annotations
@@ -171,8 +174,26 @@ def run_child(task: Path, env: dict, warm: dict | None) -> tuple[float, dict]:
     return (out["answered_at"] - spawned) * 1000, out
 
 
+def require_postgresql() -> None:
+    """Stop with a sentence, not a traceback, when PostgreSQL is not there."""
+    import dj_database_url
+    import psycopg2
+
+    config = dj_database_url.parse(DATABASE_URL)
+    try:
+        psycopg2.connect(
+            host=config["HOST"], port=config["PORT"], user=config["USER"], dbname="postgres"
+        ).close()
+    except psycopg2.OperationalError as error:
+        raise SystemExit(
+            f"bench_lambda needs PostgreSQL at {config['HOST']}:{config['PORT']} "
+            f"(BENCH_DATABASE_URL): {error}".strip()
+        ) from None
+
+
 def main() -> int:
     """Build the two zips if missing, measure, print a Markdown table."""
+    require_postgresql()
     # Dummy credentials: every AWS call here goes to moto_server on 127.0.0.1.
     os.environ.update(lambda_local.aws_environment())
     zips = {

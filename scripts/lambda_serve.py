@@ -1,6 +1,6 @@
 """A local HTTP front for the real Lambda handler: each request becomes an API Gateway event.
 
-``scripts/lambda-serve [PORT]`` serves http://127.0.0.1:PORT/dev/... (default 8001): the path
+``scripts/lambda-serve [--port PORT]`` serves http://127.0.0.1:PORT/dev/... (8001): the path
 after the stage goes into a REST API (v1) proxy event, exactly as API Gateway would send it, and
 ``zappa.handler.lambda_handler`` answers it, with the settings Zappa generates from
 ``zappa_settings.json``, debug off, and the stage's secrets read from ``remote_env`` in S3
@@ -12,11 +12,13 @@ and this server's own origin trusted for CSRF, so a browser can use the admin.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import json
 import os
 import secrets
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,7 +50,7 @@ def start_fake_aws() -> None:
     stage_secrets = {
         "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
         "JWT_SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY") or secrets.token_urlsafe(40),
-        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'db.sqlite3'}"),
+        "DATABASE_URL": os.environ["DATABASE_URL"],
     }
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(stage_secrets))
 
@@ -118,9 +120,43 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def main() -> int:
+def prepare_database_and_static_files() -> None:
+    """Migrate this server's own database and collect the static files, as a deploy does."""
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run(
+        [*manage, "migrate", "--noinput", "-v0"],
+        check=True,
+        env={**os.environ, "DJANGO_DEBUG": "true"},
+    )
+    keys = {name: secrets.token_urlsafe(48) for name in ("DJANGO_SECRET_KEY", "JWT_SIGNING_KEY")}
+    subprocess.run(
+        [*manage, "collectstatic", "--noinput", "-v0"],
+        check=True,
+        env={**os.environ, **keys, "DJANGO_DEBUG": "false"},
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
     """Start fake AWS, cold-start the handler once, serve on 127.0.0.1 until interrupted."""
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8001
+    parser = argparse.ArgumentParser(
+        prog="scripts/lambda-serve",
+        description=(
+            "Serve the API through Zappa's real Lambda handler on http://127.0.0.1:PORT/"
+            f"{STAGE}/, each request an API Gateway event (debug off, secrets from moto's S3)."
+        ),
+    )
+    parser.add_argument("--port", type=int, default=8001, help="port on 127.0.0.1 (8001)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL")
+        or f"sqlite:///{ROOT / 'build' / 'lambda-serve.sqlite3'}",
+        help="database (default: build/lambda-serve.sqlite3, its own, not scripts/run's)",
+    )
+    args = parser.parse_args(argv)
+    port = args.port
+    (ROOT / "build").mkdir(exist_ok=True)
+    os.environ["DATABASE_URL"] = args.database_url
+    prepare_database_and_static_files()
     os.environ.update(
         {
             "DJANGO_DEBUG": "false",

@@ -44,7 +44,7 @@ def start_lambda_serve(database_url: str, log) -> tuple[subprocess.Popen, str]:
     """Start ``scripts/lambda-serve`` on a free port; return it and its ``/dev`` base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [str(ROOT / "scripts/lambda-serve"), str(port)],
+        [str(ROOT / "scripts/lambda-serve"), "--port", str(port), "--database-url", database_url],
         cwd=ROOT,
         env={**os.environ, "DATABASE_URL": database_url},
         stdout=log,

@@ -24,7 +24,9 @@ ensure_venv() {
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
         return 0
     fi
-    echo "Installing $1 into .venv" >&2
+    local minutes="about a minute"
+    [ "$1" = requirements-dev.txt ] && minutes="two to three minutes"
+    echo "Installing $1 into .venv: $minutes the first time (pip's log: .venv/pip-install.log)" >&2
     local log="$VENV/pip-install.log"
     if ! "$PY" -m pip install --disable-pip-version-check -q -r "$requirements" >"$log" 2>&1; then
         cat "$log" >&2

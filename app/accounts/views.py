@@ -3,7 +3,9 @@
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from app.accounts import schema, serializers, services
@@ -45,6 +47,23 @@ class PublicAPIView(ApiView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        """A browser's GET of a POST endpoint opens its form (200); any other client gets 405."""
+        if request.method == "GET" and isinstance(
+            getattr(request, "accepted_renderer", None), BrowsableAPIRenderer
+        ):
+            return Response({"detail": f"Send a POST to {request.path}: the form below does."})
+        return super().http_method_not_allowed(request, *args, **kwargs)
+
+
+class ApiRootView(PublicAPIView):
+    """``/api/``: the endpoints, linked; the browsable API's front page."""
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        names = ["register", "login", "refresh", "logout", "me"]
+        return Response({name: reverse(name, request=request) for name in names})
 
 
 class RegisterView(PublicAPIView):

@@ -484,7 +484,18 @@ class MalformedRequestTests(ApiTestCase):
     def test_a_wrong_method_returns_405(self):
         self.assertError(self.client.get(reverse("login")), 405, "method_not_allowed")
 
-    def test_the_browsable_api_renders_html_for_a_browser(self):
+    def test_a_browser_opening_a_post_endpoint_gets_its_form_not_a_405(self):
         response = self.client.get(reverse("register"), HTTP_ACCEPT="text/html")
-        self.assertEqual(response.status_code, 405)
-        self.assertContains(response, "Register", status_code=405)
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "Register")
+        self.assertContains(response, '<form action="/api/register/"')
+
+    def test_the_api_root_lists_every_endpoint(self):
+        response = self.client.get(reverse("api-root"), HTTP_ACCEPT="application/json")
+        self.assertEqual(
+            response.json(),
+            {
+                name: f"http://testserver{reverse(name)}"
+                for name in ("register", "login", "refresh", "logout", "me")
+            },
+        )

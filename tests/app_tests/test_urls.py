@@ -11,6 +11,7 @@ class ContentSecurityPolicyTests(TestCase):
     def test_every_html_page_forbids_scripts_from_other_origins_and_inline(self):
         staff = User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
         pages = {
+            "front door": ("/", False),
             "admin login": (reverse("admin:login"), False),
             "admin index": (reverse("admin:index"), True),
             "constance": (reverse("admin:constance_config_changelist"), True),

@@ -70,6 +70,12 @@ class GetScoreTests(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "offset -1 is before the first stamp"):
             get_score(GAME, -1)
 
+    def test_a_value_that_is_not_a_sequence_of_stamps_raises_type_error(self):
+        for bad in (None, {}, {"offset": 0}, "stamps", 7):
+            with self.subTest(game_stamps=bad):
+                with self.assertRaisesRegex(TypeError, "game_stamps must be a sequence of stamps"):
+                    get_score(bad, 1)
+
     def test_empty_game_raises_value_error(self):
         with self.assertRaisesRegex(ValueError, "empty"):
             get_score([], 0)
