@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
-from app.accounts.exception_handler import api_not_found
+from app.exceptions import api_not_found
 from app.views import SchemaView, front_door
 
 urlpatterns = [
@@ -18,5 +18,5 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
 ]
 
-handler404 = "app.accounts.exception_handler.not_found"
-handler500 = "app.accounts.exception_handler.server_error"
+handler404 = "app.exceptions.not_found"
+handler500 = "app.exceptions.server_error"

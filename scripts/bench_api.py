@@ -11,9 +11,7 @@ import secrets
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
 # Local settings (no HTTPS redirect for the test client), keys random for this process.
 os.environ.setdefault("DJANGO_DEBUG", "true")
@@ -28,8 +26,9 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
+from tests.support import PASSWORD  # noqa: E402
+
 CALLS = int(os.environ.get("BENCH_CALLS", "200"))
-PASSWORD = "correct-horse-battery"
 
 
 def measure(label: str, call, count: int = CALLS) -> tuple[str, float, float]:

@@ -8,14 +8,16 @@ process spawn to that first response, remote_env secrets read from moto_server's
 127.0.0.1, PostgreSQL on 127.0.0.1. Then, warm, the median per endpoint through the handler.
 boto3 comes from a separate folder, standing for the one the Lambda runtime provides.
 
-Needs PostgreSQL on 127.0.0.1 (``BENCH_DATABASE_URL``, default database ``lambda_bench`` of
-``postgres@127.0.0.1:5432``, created if missing) and builds the zips it lacks.
+Needs PostgreSQL on 127.0.0.1 (a fresh database ``lambda_bench``; ``LIVE_PG`` names the
+server) and builds the zips it lacks.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -25,102 +27,92 @@ import uuid
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BUILD = ROOT / "build"
-sys.path.insert(0, str(ROOT / "scripts"))
+import psycopg2
 
-import lambda_local  # noqa: E402
-from live_server import free_port, wait_for_port  # noqa: E402
+from tests.support import PASSWORD
+from tests.support import lambda_harness as lambda_local
+from tests.support.live_server import fresh_database, wait_until_it_answers
+
+ROOT = lambda_local.ROOT
+BUILD = ROOT / "build"
 
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
 WARM_CALLS = int(os.environ.get("BENCH_WARM_CALLS", "30"))
-DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lambda_bench"
-)
+DATABASE_NAME = "lambda_bench"
 SECRETS = {
-    "DJANGO_SECRET_KEY": "bench-" + uuid.uuid4().hex * 2,
-    "JWT_SIGNING_KEY": "bench-" + uuid.uuid4().hex * 2,
-    "DATABASE_URL": DATABASE_URL,
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+    "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
 }
 
-# Runs inside the unzipped package: the first response as fast as Lambda would give it.
+# Runs inside the unzipped package: the first response as fast as Lambda would give it. The
+# warm events come ready-made; ACCESS and REFRESH stand for the tokens of the last login.
 CHILD = r"""
-import json, sys, time
+import json, statistics, sys, time
 import handler
 first_event, warm = json.loads(sys.stdin.read())
 result = handler.lambda_handler(first_event, None)
-answered = time.time()
-out = {"answered_at": answered, "status": result["statusCode"]}
+out = {"answered_at": time.time(), "status": result["statusCode"]}
 if warm:
-    import statistics, uuid
-    sys.path.append(warm["scripts"])
-    import lambda_local as L
-    def call(method, path, body=None, token=None):
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = "Bearer " + token
-        data = json.dumps(body) if body else None
-        event = L.api_gateway_event(method, path, "", headers, data, "dev")
+    timings, pair = {}, {}
+    for name, event, status in warm:
+        event = json.loads(
+            json.dumps(event).replace("{ACCESS}", pair.get("access_token", ""))
+            .replace("{REFRESH}", pair.get("refresh_token", ""))
+        )
         start = time.perf_counter()
-        response = handler.lambda_handler(event, L.LambdaContext())
-        return (time.perf_counter() - start) * 1000, response
-    email = f"warm-{uuid.uuid4().hex}@example.com"
-    credentials = {"email": email, "password": "correct-horse-battery"}
-    assert call("POST", "/api/register/", credentials)[1]["statusCode"] == 201
-    timings = {"POST /api/login/": [], "GET /api/me/": [], "POST /api/refresh/": []}
-    pair = None
-    for _ in range(warm["calls"]):
-        ms, response = call("POST", "/api/login/", credentials)
-        timings["POST /api/login/"].append(ms)
-        pair = json.loads(response["body"])
-        ms, response = call("GET", "/api/me/", token=pair["access_token"])
-        assert response["statusCode"] == 200, response
-        timings["GET /api/me/"].append(ms)
-        ms, response = call("POST", "/api/refresh/", {"refresh_token": pair["refresh_token"]})
-        assert response["statusCode"] == 200, response
-        timings["POST /api/refresh/"].append(ms)
+        response = handler.lambda_handler(event, None)
+        if name != "register":
+            timings.setdefault(name, []).append((time.perf_counter() - start) * 1000)
+        assert response["statusCode"] == status, response
+        if name == "POST /api/login/":
+            pair = json.loads(response["body"])
     out["warm"] = {name: statistics.median(values) for name, values in timings.items()}
 print(json.dumps(out))
 """
 
 
+def warm_events(calls: int) -> list:
+    """Register once, then ``calls`` rounds of login, me and refresh, as (name, event, status)."""
+    credentials = {"email": f"warm-{uuid.uuid4().hex}@example.com", "password": PASSWORD}
+
+    def event(method, path, body=None, token=None):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return lambda_local.api_gateway_event(
+            method, path, "", headers, json.dumps(body) if body else None, "dev"
+        )
+
+    rounds = [
+        ("POST /api/login/", event("POST", "/api/login/", credentials), 200),
+        ("GET /api/me/", event("GET", "/api/me/", token="{ACCESS}"), 200),
+        ("POST /api/refresh/", event("POST", "/api/refresh/", {"refresh_token": "{REFRESH}"}), 200),
+    ]
+    return [("register", event("POST", "/api/register/", credentials), 201), *rounds * calls]
+
+
 def start_moto() -> tuple[subprocess.Popen, str]:
-    """moto_server on 127.0.0.1, with the stage's remote_env secrets in its S3."""
-    port = free_port()
+    """moto_server on 127.0.0.1 (a port it picks), with the stage's secrets in its S3."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    wait_for_port(port, server, "moto_server", timeout=30)
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=lambda_local.REGION)
-    s3.create_bucket(
-        Bucket="auth-api-config-dev",
-        CreateBucketConfiguration={"LocationConstraint": lambda_local.REGION},
-    )
-    s3.put_object(Bucket="auth-api-config-dev", Key="secrets.json", Body=json.dumps(SECRETS))
+    wait_until_it_answers(endpoint, server, "moto_server", timeout=30)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    lambda_local.put_stage_secrets("dev", SECRETS)
     return server, endpoint
 
 
 def prepare_database() -> None:
-    """Create the benchmark database if needed and migrate it with the development venv."""
-    import dj_database_url
-    import psycopg2
-
-    config = dj_database_url.parse(DATABASE_URL)
-    admin = psycopg2.connect(
-        host=config["HOST"], port=config["PORT"], user=config["USER"], dbname="postgres"
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
-        if not cursor.fetchone():
-            cursor.execute(f'CREATE DATABASE "{config["NAME"]}"')
-    admin.close()
-    env = {**os.environ, "DATABASE_URL": DATABASE_URL, "DJANGO_DEBUG": "true"}
+    """A fresh benchmark database, migrated with the development venv."""
+    database_url = fresh_database(DATABASE_NAME)
+    SECRETS["DATABASE_URL"] = database_url
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_DEBUG": "true"}
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,
@@ -174,26 +166,15 @@ def run_child(task: Path, env: dict, warm: dict | None) -> tuple[float, dict]:
     return (out["answered_at"] - spawned) * 1000, out
 
 
-def require_postgresql() -> None:
-    """Stop with a sentence, not a traceback, when PostgreSQL is not there."""
-    import dj_database_url
-    import psycopg2
-
-    config = dj_database_url.parse(DATABASE_URL)
-    try:
-        psycopg2.connect(
-            host=config["HOST"], port=config["PORT"], user=config["USER"], dbname="postgres"
-        ).close()
-    except psycopg2.OperationalError as error:
-        raise SystemExit(
-            f"bench_lambda needs PostgreSQL at {config['HOST']}:{config['PORT']} "
-            f"(BENCH_DATABASE_URL): {error}".strip()
-        ) from None
-
-
 def main() -> int:
     """Build the two zips if missing, measure, print a Markdown table."""
-    require_postgresql()
+    try:
+        prepare_database()
+    except psycopg2.OperationalError as error:
+        # Say what is missing, not a traceback.
+        raise SystemExit(
+            f"bench_lambda needs PostgreSQL on 127.0.0.1:5432 (LIVE_PG): {error}"
+        ) from None
     # Dummy credentials: every AWS call here goes to moto_server on 127.0.0.1.
     os.environ.update(lambda_local.aws_environment())
     zips = {
@@ -204,7 +185,6 @@ def main() -> int:
         subprocess.run([str(ROOT / "scripts/package"), "dev", "--zappa-default"], check=True)
     if not zips["ours"].exists():
         subprocess.run([str(ROOT / "scripts/package"), "dev"], check=True)
-    prepare_database()
     runtime = runtime_boto3()
     server, endpoint = start_moto()
     rows = []
@@ -224,11 +204,7 @@ def main() -> int:
                 colds = [run_child(task, child_env, None)[0] for _ in range(COLD_RUNS)]
                 warm = None
                 if label == "ours":
-                    _, out = run_child(
-                        task,
-                        child_env,
-                        {"scripts": str(ROOT / "scripts"), "calls": WARM_CALLS},
-                    )
+                    _, out = run_child(task, child_env, warm_events(WARM_CALLS))
                     warm = out["warm"]
                 rows.append((label, zip_path, colds, warm))
     finally:

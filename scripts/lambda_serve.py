@@ -15,44 +15,33 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import json
 import os
 import secrets
 import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+from tests.support import lambda_harness as lambda_local
 
-import lambda_local  # noqa: E402
+ROOT = lambda_local.ROOT
 
 STAGE = os.environ.get("LAMBDA_STAGE", "dev")
 
 
 def start_fake_aws() -> None:
     """moto in-process, holding the stage's secrets where ``remote_env`` points."""
-    import boto3
     from moto import mock_aws
 
     os.environ.update(lambda_local.aws_environment())
     os.environ.pop("AWS_PROFILE", None)
     mock_aws().start()
-    remote_env = lambda_local.load_stage(STAGE).remote_env
-    bucket, key = remote_env.removeprefix("s3://").split("/", 1)
-    s3 = boto3.client("s3", region_name=lambda_local.REGION)
-    s3.create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": lambda_local.REGION}
-    )
     stage_secrets = {
         "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
         "JWT_SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY") or secrets.token_urlsafe(40),
         "DATABASE_URL": os.environ["DATABASE_URL"],
     }
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(stage_secrets))
+    lambda_local.put_stage_secrets(STAGE, stage_secrets)
 
 
 class Front(BaseHTTPRequestHandler):
@@ -153,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         help="database (default: build/lambda-serve.sqlite3, its own, not scripts/run's)",
     )
     args = parser.parse_args(argv)
-    port = args.port
     (ROOT / "build").mkdir(exist_ok=True)
     os.environ["DATABASE_URL"] = args.database_url
     prepare_database_and_static_files()
+    server = Server(("127.0.0.1", args.port), Front)
+    port = server.server_address[1]
     os.environ.update(
         {
             "DJANGO_DEBUG": "false",
@@ -167,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     start_fake_aws()
     Front.harness = lambda_local.LambdaHarness(STAGE)
-    server = Server(("127.0.0.1", port), Front)
-    print(f"lambda-serve: http://127.0.0.1:{port}/{STAGE}/api/docs/", file=sys.stderr, flush=True)
+    # The first line on stdout names the port (--port 0 lets the system pick a free one).
+    print(f"lambda-serve: http://127.0.0.1:{port}/{STAGE}/", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0

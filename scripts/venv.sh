@@ -4,6 +4,16 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 
+# Print the command's header comment and exit, when it is asked for -h or --help.
+help_if_asked() {
+    case "${1:-}" in
+        -h | --help)
+            sed -n '2,/^[^#]/p' "$0" | grep '^#' | cut -c3-
+            exit 0
+            ;;
+    esac
+}
+
 # A random key for a command that needs settings but signs nothing (collectstatic).
 throwaway_key() {
     "${PY:-python3}" -c 'import secrets; print(secrets.token_urlsafe(48))'

@@ -3,22 +3,37 @@
 ``zappa deploy -z`` with a zip built elsewhere skips creating the execution role, and a local
 zip goes up as a direct upload (50 MB limit). So, with Zappa's own objects:
 
-    python scripts/zappa_stage.py prepare STAGE ZIP   roles + bucket + upload; prints the s3:// URL
-    python scripts/zappa_stage.py deployed STAGE      exit 0 when the function exists
-    python scripts/zappa_stage.py verify STAGE        what a deploy must have created (rehearsal)
+    python -m scripts.zappa_stage prepare STAGE ZIP      roles + bucket + upload; prints the URL
+    python -m scripts.zappa_stage deployed STAGE         exit 0 when the function exists
+    python -m scripts.zappa_stage verify STAGE           what a deploy must have created
+    python -m scripts.zappa_stage check-policy STAGE [FILE]
+                                                         the role's policy: own logs and secrets
 
-Run with the runtime venv (build/venv), which has Zappa and boto3.
+Run from the repository root with a venv that has Zappa and boto3 (build/venv or .venv).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import sys
+from pathlib import Path
 
 import botocore.exceptions
-from lambda_local import load_stage as load
-from lambda_local import policy_problems
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(stage: str):
+    """Zappa's CLI object with ``zappa_settings.json`` loaded for ``stage`` (no AWS call)."""
+    from zappa.cli import ZappaCLI
+
+    cli = ZappaCLI()
+    cli.api_stage = stage
+    cli.load_settings(str(ROOT / "zappa_settings.json"))
+    return cli
 
 
 def prepare(stage: str, zip_path: str) -> int:
@@ -117,14 +132,66 @@ def verify(stage: str) -> int:
     return 1 if problems else 0
 
 
-def main(argv: list[str]) -> int:
+def policy_problems(policy: dict, *, region: str, lambda_name: str, remote_env: str) -> list[str]:
+    """What in an execution role's policy uses a wildcard action or reaches past this
+    function's own log group and its own secrets object (the account may be written as *)."""
+    bucket_and_key = remote_env.removeprefix("s3://")
+    log_group = re.escape(f"log-group:/aws/lambda/{lambda_name}:")
+    allowed = [
+        rf"arn:aws:logs:{re.escape(region)}:(\*|\d{{12}}):{log_group}\*",
+        re.escape(f"arn:aws:s3:::{bucket_and_key}"),
+    ]
+    problems = []
+    for statement in policy["Statement"]:
+        actions, resources = statement.get("Action", []), statement.get("Resource", [])
+        for action in [actions] if isinstance(actions, str) else actions:
+            if "*" in action:
+                problems.append(f"wildcard action {action}")
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if not any(re.fullmatch(pattern, resource) for pattern in allowed):
+                problems.append(f"resource outside the function's own: {resource}")
+    return problems
+
+
+def check_policy(stage: str, path: str | None = None) -> int:
+    """Check the stage's ``attach_policy`` file (or ``path``); print each problem."""
+    cli = load(stage)
+    policy = json.loads(Path(path or ROOT / cli.stage_config["attach_policy"]).read_text())
+    problems = policy_problems(
+        policy,
+        region=cli.aws_region,
+        lambda_name=cli.lambda_name,
+        remote_env=cli.stage_config["remote_env"],
+    )
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
     """Dispatch the sub-command."""
-    commands = {"prepare": prepare, "deployed": deployed, "verify": verify}
-    if len(argv) < 2 or argv[0] not in commands:
-        print(__doc__, file=sys.stderr)
-        return 2
-    return commands[argv[0]](*argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.zappa_stage", description=__doc__.split("\n\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    prepare_command = commands.add_parser("prepare", help="roles, bucket, upload the zip")
+    prepare_command.add_argument("stage")
+    prepare_command.add_argument("zip")
+    for name, text in (
+        ("deployed", "exit 0 when the function exists"),
+        ("verify", "check a deploy"),
+    ):
+        commands.add_parser(name, help=text).add_argument("stage")
+    policy_command = commands.add_parser("check-policy", help="the execution role's policy")
+    policy_command.add_argument("stage")
+    policy_command.add_argument("file", nargs="?")
+    args = parser.parse_args(argv)
+    if args.command == "prepare":
+        return prepare(args.stage, args.zip)
+    if args.command == "check-policy":
+        return check_policy(args.stage, args.file)
+    return {"deployed": deployed, "verify": verify}[args.command](args.stage)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

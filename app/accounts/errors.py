@@ -1,56 +1,40 @@
-"""Domain errors of the accounts app: plain exceptions with a stable snake_case ``code``.
+"""Domain errors of the accounts app: code, message and HTTP status, each in one place.
 
-They know nothing of HTTP; ``exception_handler.py`` gives each its status, once.
+Services raise them; ``app/exceptions.py`` answers them; ``schema.py`` documents them.
 """
 
-
-class AccountsError(Exception):
-    """Base of every domain error; ``code`` is stable, the message is for people."""
-
-    code = "error"
-    default_message = "The request could not be completed."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message)
-        self.message = message or self.default_message
+from app.errors import DomainError, FieldError, Throttled, Unauthorized
 
 
-class EmailTaken(AccountsError):
+class AccountsError(DomainError):
+    """Base of the accounts app's errors."""
+
+
+class EmailTaken(FieldError, AccountsError):
     code = "unique"
     default_message = "A user with that e-mail address already exists."
     field = "email"
 
 
-class InvalidCredentials(AccountsError):
+class InvalidCredentials(Unauthorized, AccountsError):
     code = "invalid_credentials"
     default_message = "No active account was found with the given e-mail and password."
 
 
-class Throttled(AccountsError):
-    """Too many attempts in the current window; ``retry_after`` is when it ends, in seconds."""
-
-    code = "throttled"
-    default_message = "Too many attempts."
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"{self.default_message} Try again in {retry_after} seconds.")
-        self.retry_after = retry_after
-
-
-class LoginThrottled(Throttled):
+class LoginThrottled(Throttled, AccountsError):
     default_message = "Too many failed logins."
 
 
-class RegistrationThrottled(Throttled):
+class RegistrationThrottled(Throttled, AccountsError):
     default_message = "Too many registrations from this address."
 
 
-class InvalidAccessToken(AccountsError):
+class InvalidAccessToken(Unauthorized, AccountsError):
     code = "invalid_token"
     default_message = "The access token is invalid."
 
 
-class InvalidRefreshToken(AccountsError):
+class InvalidRefreshToken(Unauthorized, AccountsError):
     code = "invalid_refresh_token"
     default_message = "The refresh token is invalid or has been revoked."
 

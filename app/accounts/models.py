@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from app.accounts.emails import InvalidEmail, canonical_email
+from app.accounts.errors import EmailTaken
 
 
 class EmailAddressField(models.EmailField):
@@ -71,7 +72,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         "e-mail address",
         max_length=254,
         unique=True,
-        error_messages={"unique": "A user with that e-mail address already exists."},
+        error_messages={"unique": EmailTaken.default_message},
     )
     username = models.CharField(max_length=150, blank=True, default="")
     is_active = models.BooleanField(default=True)

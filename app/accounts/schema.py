@@ -4,7 +4,9 @@ from django.urls import get_script_prefix
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
+from app.accounts.errors import InvalidAccessToken
 from app.accounts.serializers import ErrorSerializer
+from app.errors import DomainError, FieldError, Throttled
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -15,18 +17,21 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
 
 
-def error(description: str, code: str, detail: str, **extra) -> OpenApiResponse:
-    """A documented error response in the API's one error shape, with an example."""
-    return OpenApiResponse(
-        ErrorSerializer,
-        description=description,
-        examples=[OpenApiExample(code, value={"code": code, "detail": detail, **extra})],
-    )
+def error(description: str, raised: type[DomainError], detail: str | None = None):
+    """A documented error response whose example is what ``raised`` answers."""
+    if issubclass(raised, Throttled):
+        detail = raised.message_for(240)
+    return _example(description, raised.code, detail or raised.default_message)
+
+
+def field_error(raised: type[FieldError]) -> OpenApiResponse:
+    """A documented 400 whose example is the field error ``raised`` answers."""
+    return validation_error(raised.field, raised.code, raised.default_message)
 
 
 def validation_error(field: str, code: str, message: str) -> OpenApiResponse:
-    """A documented 400 with one field error as its example."""
-    return error(
+    """A documented 400 with one field error (the serializers' own) as its example."""
+    return _example(
         "Invalid input; see `fields`.",
         "invalid",
         "The request is invalid; see fields.",
@@ -34,10 +39,17 @@ def validation_error(field: str, code: str, message: str) -> OpenApiResponse:
     )
 
 
-MALFORMED = error("Malformed JSON.", "parse_error", "JSON parse error - Expecting value.")
+def _example(description: str, code: str, detail: str, **extra) -> OpenApiResponse:
+    return OpenApiResponse(
+        ErrorSerializer,
+        description=description,
+        examples=[OpenApiExample(code, value={"code": code, "detail": detail, **extra})],
+    )
+
+
 UNAUTHORIZED = error(
     "Missing, invalid or expired access token (with `WWW-Authenticate`).",
-    "invalid_token",
+    InvalidAccessToken,
     "Token has expired.",
 )
 

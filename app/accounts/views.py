@@ -9,6 +9,13 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from app.accounts import schema, serializers, services
+from app.accounts.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    LoginThrottled,
+    RefreshTokenExpired,
+    RegistrationThrottled,
+)
 
 EXAMPLE_EMAIL = "user@example.com"
 EXAMPLE_PASSWORD = "correct-horse-battery"
@@ -73,13 +80,10 @@ class RegisterView(PublicAPIView):
         request=serializers.RegisterSerializer,
         responses={
             201: serializers.RegisteredUserSerializer,
-            400: schema.validation_error(
-                "email", "unique", "A user with that e-mail address already exists."
-            ),
+            400: schema.field_error(EmailTaken),
             429: schema.error(
                 "Too many registrations from this address (with `Retry-After`).",
-                "throttled",
-                "Too many registrations from this address. Try again in 1800 seconds.",
+                RegistrationThrottled,
             ),
         },
         examples=[
@@ -111,14 +115,11 @@ class LoginView(PublicAPIView):
             200: serializers.TokenPairSerializer,
             400: schema.validation_error("password", "required", "This field is required."),
             401: schema.error(
-                "Wrong e-mail or password, or an inactive account.",
-                "invalid_credentials",
-                "No active account was found with the given e-mail and password.",
+                "Wrong e-mail or password, or an inactive account.", InvalidCredentials
             ),
             429: schema.error(
                 "Too many failed logins for this e-mail or address (with `Retry-After`).",
-                "throttled",
-                "Too many failed logins. Try again in 240 seconds.",
+                LoginThrottled,
             ),
         },
         examples=[
@@ -155,9 +156,7 @@ class RefreshView(PublicAPIView):
             200: serializers.TokenPairSerializer,
             400: schema.validation_error("refresh_token", "invalid", "Must be a valid UUID."),
             401: schema.error(
-                "Unknown, expired, revoked or reused refresh token.",
-                "refresh_token_expired",
-                "The refresh token has expired.",
+                "Unknown, expired, revoked or reused refresh token.", RefreshTokenExpired
             ),
         },
         examples=[
@@ -220,9 +219,7 @@ class MeView(ApiView):
         request=serializers.ProfileUpdateSerializer,
         responses={
             200: serializers.ProfileSerializer,
-            400: schema.validation_error(
-                "email", "unique", "A user with that e-mail address already exists."
-            ),
+            400: schema.field_error(EmailTaken),
             401: schema.UNAUTHORIZED,
         },
         examples=[

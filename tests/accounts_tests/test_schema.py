@@ -1,9 +1,9 @@
 """OpenAPI schema, Swagger UI and ReDoc (``app/accounts/schema.py`` and ``app/urls.py``)."""
 
-import re
-
 from django.test import TestCase
 from django.urls import reverse
+
+from tests.support.http import static_assets
 
 ENDPOINTS = ["/api/register/", "/api/login/", "/api/refresh/", "/api/logout/", "/api/me/"]
 
@@ -41,7 +41,7 @@ class DocsPageTests(TestCase):
         page = self.client.get(url)
         self.assertEqual(page.status_code, 200)
         html = page.content.decode()
-        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', html)
+        assets = static_assets(html)
         self.assertTrue(assets)
         for asset in assets:
             with self.subTest(asset=asset):

@@ -6,7 +6,6 @@ talks HTTP to it on 127.0.0.1 with the API Gateway stage prefix.
 
 import json
 import os
-import re
 import subprocess
 import tempfile
 import threading
@@ -17,9 +16,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 
-from scripts.lambda_local import ROOT
-from scripts.live_server import start_lambda_serve
 from tests.accounts_tests.factories import PASSWORD, admin_login_form
+from tests.support.http import static_assets
+from tests.support.live_server import ROOT, start_lambda_serve
 
 
 class LambdaServeTests(unittest.TestCase):
@@ -88,7 +87,7 @@ class LambdaServeTests(unittest.TestCase):
     def test_docs_link_hashed_static_files_under_the_stage_and_all_load(self):
         status, _, body = self.request("GET", "/api/docs/")
         self.assertEqual(status, 200)
-        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', body.decode())
+        assets = static_assets(body.decode())
         self.assertTrue(assets)
         for asset in assets:
             with self.subTest(asset=asset):

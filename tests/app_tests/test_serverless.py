@@ -6,14 +6,11 @@ the scheduled purge. AWS is moto, in-process: nothing leaves this machine.
 
 import contextlib
 import io
-import json
 import logging
 import os
-import re
 from datetime import timedelta
 from unittest import mock
 
-import boto3
 from django.test import RequestFactory, TestCase, override_settings
 from django.utils import timezone
 from moto import mock_aws
@@ -22,16 +19,18 @@ from app.accounts import services
 from app.accounts.models import RefreshToken, User
 from app.serverless import LambdaClientAddressMiddleware
 from app.settings import aws_hosts
-from scripts.lambda_local import (
+from tests.accounts_tests.factories import PASSWORD, admin_login_form, make_user
+from tests.support.http import static_assets
+from tests.support.lambda_harness import (
     API_HOST,
     CLIENT_IP,
     REGION,
     URL_HOST,
     LambdaHarness,
     aws_environment,
+    put_stage_secrets,
     scheduled_event,
 )
-from tests.accounts_tests.factories import PASSWORD, admin_login_form, make_user
 
 SECRETS = {
     "DJANGO_SECRET_KEY": "remote-secret-key-" + "x" * 40,
@@ -55,12 +54,7 @@ class LambdaHandlerTests(TestCase):
         cls._environ.start()
         cls._aws = mock_aws()
         cls._aws.start()
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(
-            Bucket="auth-api-config-dev",
-            CreateBucketConfiguration={"LocationConstraint": REGION},
-        )
-        s3.put_object(Bucket="auth-api-config-dev", Key="secrets.json", Body=json.dumps(SECRETS))
+        put_stage_secrets("dev", SECRETS)
         cls.lambda_ = LambdaHarness("dev")
 
     @classmethod
@@ -144,7 +138,7 @@ class LambdaHandlerTests(TestCase):
     def assert_page_assets_load(self, path, prefix, function_url=False):
         page = self.call("GET", path, function_url=function_url)
         self.assertEqual(page.status, 200, page.text[:500])
-        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', page.text)
+        assets = static_assets(page.text)
         self.assertTrue(assets)
         for asset in assets:
             with self.subTest(asset=asset):

@@ -1,4 +1,4 @@
-"""``app/accounts/exception_handler.py``: one JSON error shape, whatever went wrong."""
+"""``app/exceptions.py``: one JSON error shape, whatever went wrong."""
 
 from unittest import mock
 
@@ -7,7 +7,7 @@ from django.test import TestCase
 from django.urls import reverse
 from rest_framework.exceptions import AuthenticationFailed
 
-from app.accounts import exception_handler
+from app import exceptions
 
 
 class ExceptionHandlerTests(TestCase):
@@ -27,6 +27,6 @@ class ExceptionHandlerTests(TestCase):
 
     def test_error_description_keeps_only_characters_rfc_6750_allows(self):
         exc = AuthenticationFailed('Token is missing the "exp" claim\\ é', code="invalid_token")
-        header = exception_handler._www_authenticate(exc)
+        header = exceptions._www_authenticate(exc)
         description = header.split('error_description="')[1][:-1]
         self.assertNotRegex(description, r'["\\]|[^\x20-\x7e]')

@@ -1,11 +1,14 @@
-"""A real browser (Debian's Chromium, driven by Playwright) on the docs and the admin.
+"""A real browser (Debian's Chromium, driven by Playwright) on every page we serve.
 
+0. The front door at / links the docs and walks through register, login, me, refresh, logout.
 1. Swagger UI at /api/docs/ lists the five endpoints; "Try it out" registers and logs in,
    "Authorize" takes the access token, and GET /api/me/ shows the user.
 2. The admin: log in, open the Constance page, change ACCESS_TOKEN_LIFETIME; a login made
    afterwards gets a token whose exp - iat is the new value.
-3. The same pages through scripts/lambda-serve (API Gateway stage prefix), no asset 404.
-Screenshots go to docs/. Everything is served on 127.0.0.1.
+3. ReDoc and the browsable API render.
+4. The same pages through scripts/lambda-serve (API Gateway stage prefix).
+On every page: no asset 4xx/5xx, nothing refused by the Content-Security-Policy, and no
+request leaving 127.0.0.1. Screenshots go to build/ (docs/ holds the ones committed by hand).
 """
 
 from __future__ import annotations
@@ -14,15 +17,15 @@ import base64
 import json
 import os
 import shutil
-import sys
 import time
-import urllib.request
-from pathlib import Path
+from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from live_server import ROOT, LiveServer, start_lambda_serve
+import pytest
 from playwright.sync_api import expect, sync_playwright
+
+from tests.support import PASSWORD
+from tests.support.http import request
+from tests.support.live_server import ROOT, start_lambda_serve
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 # Without these Chromium keeps calling home, which this machine's closed network refuses.
@@ -35,10 +38,9 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PASSWORD = "correct-horse-battery"
 ADMIN = "admin@example.com"
 ENDPOINTS = ["/api/register/", "/api/login/", "/api/refresh/", "/api/logout/", "/api/me/"]
-DOCS = ROOT / "docs"
+SCREENSHOTS = ROOT / "build"
 # Loads our Content-Security-Policy refuses on purpose: ReDoc's footer always asks its CDN for
 # a logo and hides it when that fails. Nothing else may be refused.
 REFUSED_ON_PURPOSE = ("https://cdn.redoc.ly/redoc/logo-mini.svg",)
@@ -50,30 +52,36 @@ def claims(token: str) -> dict:
 
 
 def api_login(base: str) -> dict:
-    request = urllib.request.Request(
-        f"{base}/api/login/",
-        data=json.dumps({"email": ADMIN, "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    return request(f"{base}/api/login/", "POST", {"email": ADMIN, "password": PASSWORD}).json()
 
 
-def watch_assets(page, document_status: int = 200) -> list[str]:
+def watch_assets(page, api_calls: bool = True) -> list[str]:
     """Collect every failed or 4xx/5xx response the page makes, and every console error
     (a load the Content-Security-Policy refused is one)."""
     failures: list[str] = []
 
     def response(r):
-        expected = document_status if r.request.resource_type == "document" else 200
-        if r.status >= 400 and r.status != expected:
+        if not api_calls and r.request.resource_type == "fetch":
+            return  # the caller checks the API's answers itself
+        if r.status >= 400:
             failures.append(f"{r.status} {r.url}")
 
+    def leaves(r):
+        # data: and blob: stay in the page; every request must go to this machine.
+        host = urlsplit(r.url).hostname
+        web = r.url.split(":", 1)[0] in {"http", "https"}
+        if web and r.url not in REFUSED_ON_PURPOSE and host not in {"127.0.0.1", "localhost"}:
+            failures.append(f"left 127.0.0.1: {r.url}")
+
+    page.on("request", leaves)
     page.on("response", response)
-    page.on(
-        "requestfailed",
-        lambda r: None if r.url in REFUSED_ON_PURPOSE else failures.append(f"failed {r.url}"),
-    )
+
+    def failed(r):
+        # A load the page itself dropped by navigating on (ERR_ABORTED) is no server failure.
+        if r.url not in REFUSED_ON_PURPOSE and "ERR_ABORTED" not in (r.failure or ""):
+            failures.append(f"failed {r.url}: {r.failure}")
+
+    page.on("requestfailed", failed)
 
     def console(message):
         # Loads are judged by their responses above; Chromium also reports the favicon it
@@ -95,8 +103,8 @@ def other_pages_flow(browser, base: str, prefix: str = "") -> None:
     expect(page.locator("h1").first).to_contain_text("Authentication API", timeout=30_000)
     assert not failures, failures
     page = browser.new_page()
-    # A GET of a POST-only endpoint: the browsable API's page with its form, under a 405.
-    failures = watch_assets(page, document_status=405)
+    # A GET of a POST-only endpoint: the browsable API's page with its form.
+    failures = watch_assets(page)
     page.goto(f"{base}{prefix}/api/login/")
     expect(page.locator("h1").first).to_contain_text("Login")
     expect(page.locator("form").last).to_be_visible()
@@ -172,37 +180,57 @@ def admin_flow(page, base: str, prefix: str = "", lifetime: int = 77, screenshot
     )
 
 
-def main() -> int:
-    """Run the three flows; any failed expectation raises."""
-    DOCS.mkdir(exist_ok=True)
+def front_door_flow(browser, base: str, prefix: str = "") -> None:
+    """The front door links every page, and its walk-through answers as the API should."""
+    page = browser.new_page()
+    failures = watch_assets(page, api_calls=False)
+    page.goto(f"{base}{prefix}/")
+    expect(page.locator("h1")).to_have_text("Authentication API")
+    for link in ("Swagger UI", "ReDoc", "Browsable API", "Admin"):
+        assert page.get_by_role("link", name=link).get_attribute("href").startswith(f"{prefix}/")
+    expected = {
+        "register": "201",
+        "login": "200",
+        "me": "200",
+        "refresh": "200",
+        "logout": "200",
+        "refresh-again": "401",
+    }
+    for step, status in expected.items():
+        button = page.locator(f"button[data-step='{step}']")
+        button.click()
+        expect(button).to_have_attribute("data-status", status, timeout=30_000)
+    assert not failures, failures
+    print(f"ok   front door{' via lambda-serve' if prefix else ''}: walk-through 201, 200 x4, 401")
+
+
+@pytest.mark.system
+def test_every_page_works_in_chromium_directly_and_through_lambda_serve(api_server):
+    SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        with LiveServer("browser") as server:
-            server.env.update(DJANGO_SUPERUSER_EMAIL=ADMIN, DJANGO_SUPERUSER_PASSWORD=PASSWORD)
-            server.manage("createsuperuser", "--noinput")
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            swagger_flow(page, server.url, screenshot=DOCS / "swagger-me.png")
-            page.goto(f"{server.url}/api/docs/")
-            expect(page.locator(".opblock-summary-path").first).to_be_visible()
-            page.screenshot(path=str(DOCS / "swagger-ui.png"))
-            admin_flow(browser.new_page(), server.url, screenshot=DOCS / "constance.png")
-            other_pages_flow(browser, server.url)
+        server = api_server
+        server.env.update(DJANGO_SUPERUSER_EMAIL=ADMIN, DJANGO_SUPERUSER_PASSWORD=PASSWORD)
+        server.manage("createsuperuser", "--noinput")
+        front_door_flow(browser, server.url)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        swagger_flow(page, server.url, screenshot=SCREENSHOTS / "swagger-me.png")
+        page.goto(f"{server.url}/api/docs/")
+        expect(page.locator(".opblock-summary-path").first).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "swagger-ui.png"))
+        admin_flow(browser.new_page(), server.url, screenshot=SCREENSHOTS / "constance.png")
+        other_pages_flow(browser, server.url)
 
-            log = (ROOT / "build" / "browser-lambda-serve.log").open("w")
-            process, base = start_lambda_serve(server.database_url, log)
-            origin = base.removesuffix("/dev")
-            try:
-                swagger_flow(browser.new_page(), origin, prefix="/dev")
-                admin_flow(browser.new_page(), origin, prefix="/dev", lifetime=45)
-                other_pages_flow(browser, origin, prefix="/dev")
-            finally:
-                process.terminate()
-                process.wait(timeout=30)
-                log.close()
+        log = (ROOT / "build" / "browser-lambda-serve.log").open("w")
+        process, base = start_lambda_serve(server.database_url, log)
+        origin = base.removesuffix("/dev")
+        try:
+            front_door_flow(browser, origin, prefix="/dev")
+            swagger_flow(browser.new_page(), origin, prefix="/dev")
+            admin_flow(browser.new_page(), origin, prefix="/dev", lifetime=45)
+            other_pages_flow(browser, origin, prefix="/dev")
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            log.close()
         browser.close()
-    print("browser: passed")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,5 @@
-"""A bounded load run: 50 clients for 60 s against gunicorn workers on PostgreSQL, 127.0.0.1.
+"""A bounded load run: 50 clients (20 s; ``scripts/bench`` gives it 60) against gunicorn
+workers on PostgreSQL, 127.0.0.1.
 
 Each client registers its own account, logs in, then loops until the deadline over a mix of
 ``GET /api/me/`` (60 %), ``POST /api/refresh/`` (30 %) and ``POST /api/login/`` (10 %),
@@ -10,25 +11,22 @@ endpoint. ``LOAD_CLIENTS``, ``LOAD_SECONDS`` and ``LOAD_WORKERS`` change the siz
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import random
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psycopg2
-from live_server import LiveServer
+import pytest
+
+from tests.support import PASSWORD
+from tests.support.http import request
 
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "50"))
-SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
+SECONDS = float(os.environ.get("LOAD_SECONDS", "20"))
 WORKERS = int(os.environ.get("LOAD_WORKERS", "4"))
-PASSWORD = "correct-horse-battery"
 MIX = [("me", 0.6), ("refresh", 0.3), ("login", 0.1)]
 ENDPOINTS = {
     "login": "POST /api/login/",
@@ -39,9 +37,9 @@ ENDPOINTS = {
 
 
 class Client(threading.Thread):
-    def __init__(self, number, port, start_gate, deadline, results):
+    def __init__(self, number, url, start_gate, deadline, results):
         super().__init__(daemon=True)
-        self.port = port
+        self.url = url
         self.start_gate = start_gate
         self.deadline = deadline
         self.results = results
@@ -51,22 +49,13 @@ class Client(threading.Thread):
         self.issued = 0.0
 
     def request(self, name, method, path, body=None, token=None):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         start = time.perf_counter()
-        try:
-            connection.request(method, path, json.dumps(body) if body else None, headers)
-            response = connection.getresponse()
-            data = response.read()
-            status = response.status
-        except OSError:
-            status, data = 599, b""
-        finally:
-            connection.close()
+        reply = request(self.url + path, method, body, headers)
+        # No answer at all counts as a server error.
+        status = reply.status or 599
         self.results.record(name, status, time.perf_counter() - start)
-        return status, data
+        return status, reply.content
 
     def login(self):
         status, data = self.request("login", "POST", "/api/login/", self.credentials)
@@ -124,36 +113,38 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def main() -> int:
-    """Run, check, print the table; exit 1 on any 5xx or any token used twice."""
+@pytest.mark.system
+# Every client registers from 127.0.0.1, where real clients come from many addresses.
+@pytest.mark.live(workers=WORKERS, REGISTER_THROTTLE_PER_ADDRESS=str(CLIENTS))
+def test_fifty_clients_get_no_5xx_and_every_refresh_uses_up_exactly_one_token(api_server):
+    """Run, print the table; no 5xx, and no token used twice."""
     results = Results()
-    # Every client registers from 127.0.0.1, where real clients come from many addresses.
-    with LiveServer("load", workers=WORKERS, REGISTER_THROTTLE_PER_ADDRESS=str(CLIENTS)) as server:
-        start_gate = threading.Barrier(CLIENTS + 1)
-        clients = []
-        for number in range(CLIENTS):
-            client = Client(number, server.port, start_gate, 0, results)
-            clients.append(client)
-            client.start()
-        start_gate.wait()
-        started = time.monotonic()
-        for client in clients:
-            client.deadline = started + SECONDS
-        with results.lock:
-            results.measuring = True
-            refreshes_before = results.refreshes
-        for client in clients:
-            client.join(timeout=SECONDS + 120)
-        elapsed = time.monotonic() - started
-        with psycopg2.connect(server.database_url.replace("postgres://", "postgresql://")) as db:
-            with db.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FILTER (WHERE used_at IS NOT NULL), count(*)"
-                    " FROM accounts_refreshtoken"
-                )
-                used, rows = cursor.fetchone()
-                cursor.execute("SELECT count(*) FROM accounts_session WHERE revoked_at IS NOT NULL")
-                (revoked,) = cursor.fetchone()
+    server = api_server
+    start_gate = threading.Barrier(CLIENTS + 1)
+    clients = []
+    for number in range(CLIENTS):
+        client = Client(number, server.url, start_gate, 0, results)
+        clients.append(client)
+        client.start()
+    start_gate.wait()
+    started = time.monotonic()
+    for client in clients:
+        client.deadline = started + SECONDS
+    with results.lock:
+        results.measuring = True
+        refreshes_before = results.refreshes
+    for client in clients:
+        client.join(timeout=SECONDS + 120)
+    elapsed = time.monotonic() - started
+    with psycopg2.connect(server.database_url.replace("postgres://", "postgresql://")) as db:
+        with db.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FILTER (WHERE used_at IS NOT NULL), count(*)"
+                " FROM accounts_refreshtoken"
+            )
+            used, rows = cursor.fetchone()
+            cursor.execute("SELECT count(*) FROM accounts_session WHERE revoked_at IS NOT NULL")
+            (revoked,) = cursor.fetchone()
     total = sum(sum(c.values()) for name, c in results.statuses.items() if name != "register")
     server_errors = sum(
         count for c in results.statuses.values() for status, count in c.items() if status >= 500
@@ -179,17 +170,6 @@ def main() -> int:
         f"successful refreshes: {results.refreshes} ({results.refreshes - refreshes_before} "
         "while measuring)"
     )
-    problems = []
-    if server_errors:
-        problems.append(f"{server_errors} responses were 5xx")
-    if used != results.refreshes:
-        problems.append(f"{used} tokens used up for {results.refreshes} successful refreshes")
-    if revoked:
-        problems.append(f"{revoked} sessions ended: a refresh token was presented twice")
-    for problem in problems:
-        print(f"PROBLEM: {problem}")
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    assert server_errors == 0, f"{server_errors} responses were 5xx"
+    assert used == results.refreshes, f"{used} tokens used up for {results.refreshes} refreshes"
+    assert revoked == 0, f"{revoked} sessions ended: a refresh token was presented twice"

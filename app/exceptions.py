@@ -1,8 +1,10 @@
-"""The one place where errors become HTTP: a single JSON shape for the whole API.
+"""The one place where errors become HTTP, for the whole project: one JSON shape for the API.
 
 Every error body is ``{"code": "<snake_case>", "detail": "<message>"}``; validation errors add
 ``"fields": {"<field>": [{"code": ..., "message": ...}]}``. Every 401 carries
-``WWW-Authenticate`` (RFC 6750 section 3).
+``WWW-Authenticate`` (RFC 6750 section 3). A domain error (``app.errors``) brings its own
+status and code; a lost database is a retryable 503; anything else unexpected is a JSON 500
+that says nothing of its cause.
 """
 
 import re
@@ -15,14 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from app.accounts.errors import (
-    AccountsError,
-    EmailTaken,
-    InvalidAccessToken,
-    InvalidCredentials,
-    InvalidRefreshToken,
-    Throttled,
-)
+from app.errors import DomainError, FieldError, Throttled
 
 REALM = "api"
 
@@ -56,20 +51,17 @@ def api_exception_handler(exc, context):
 def error_body(exc: exceptions.APIException) -> dict:
     """The JSON body for an ``APIException``."""
     if isinstance(exc, exceptions.ValidationError):
-        details = exc.get_full_details()
-        if not isinstance(details, dict):
-            details = {"non_field_errors": details}
         return {
             "code": "invalid",
             "detail": "The request is invalid; see fields.",
-            "fields": details,
+            "fields": exc.get_full_details(),
         }
     detail = exc.detail
     return {"code": getattr(detail, "code", None) or exc.default_code, "detail": str(detail)}
 
 
 def _to_api_exception(exc):
-    if isinstance(exc, EmailTaken):
+    if isinstance(exc, FieldError):
         return exceptions.ValidationError(
             {exc.field: [exceptions.ErrorDetail(exc.message, code=exc.code)]}
         )
@@ -78,10 +70,10 @@ def _to_api_exception(exc):
         # Our message already says when to retry; DRF's would say it a second time.
         throttled.detail = exceptions.ErrorDetail(exc.message, code=exc.code)
         return throttled
-    if isinstance(exc, (InvalidCredentials, InvalidRefreshToken, InvalidAccessToken)):
-        return exceptions.AuthenticationFailed(exc.message, code=exc.code)
-    if isinstance(exc, AccountsError):
-        return exceptions.APIException(exc.message, code=exc.code)
+    if isinstance(exc, DomainError):
+        api_exception = exceptions.APIException(exc.message, code=exc.code)
+        api_exception.status_code = exc.status
+        return api_exception
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
     if isinstance(exc, (OperationalError, InterfaceError)):

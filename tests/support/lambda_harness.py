@@ -4,43 +4,49 @@ Builds ``zappa_settings.py`` from ``zappa_settings.json`` exactly as ``zappa pac
 and feeds ``zappa.handler.lambda_handler`` API Gateway REST (v1) proxy events and Function URL
 (payload 2.0) events. A small cookie jar makes admin sessions possible. Used by the handler
 tests, ``scripts/lambda-serve`` and the cold-start benchmark; the event builders need nothing
-but the standard library.
+but the standard library. Every AWS call made with ``aws_environment()`` can only reach moto.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib
 import json
-import re
 import sys
-import tempfile
 import time
+import types
 import uuid
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
 API_HOST = f"abc123defg.execute-api.{REGION}.amazonaws.com"
 URL_HOST = f"abcdefghijklmnopqrstuvwxyz012345.lambda-url.{REGION}.on.aws"
 CLIENT_IP = "203.0.113.7"
 
 
-def load_stage(stage: str):
-    """Zappa's CLI object with ``zappa_settings.json`` loaded for ``stage`` (no AWS call)."""
+STAGES = json.loads((ROOT / "zappa_settings.json").read_text())
+
+
+def zappa_settings_source(stage: str) -> str:
+    """The ``zappa_settings.py`` Zappa would put in the package for ``stage`` (no AWS call)."""
     from zappa.cli import ZappaCLI
 
     cli = ZappaCLI()
     cli.api_stage = stage
     cli.load_settings(str(ROOT / "zappa_settings.json"))
-    return cli
+    return cli.get_zappa_settings_string()
 
 
-def zappa_settings_source(stage: str) -> str:
-    """The ``zappa_settings.py`` Zappa would put in the package for ``stage``."""
-    return load_stage(stage).get_zappa_settings_string()
+def put_stage_secrets(stage: str, secrets: dict[str, str]) -> None:
+    """Create the bucket of the stage's ``remote_env`` in (moto's) S3 and put ``secrets`` there."""
+    import boto3
+
+    bucket, key = STAGES[stage]["remote_env"].removeprefix("s3://").split("/", 1)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(secrets))
 
 
 class LambdaContext:
@@ -86,21 +92,19 @@ class LambdaHarness:
 
         self.stage = stage
         self.cookies: dict[str, str] = {}
-        self._directory = tempfile.TemporaryDirectory()
-        Path(self._directory.name, "zappa_settings.py").write_text(zappa_settings_source(stage))
-        sys.path.insert(0, self._directory.name)
-        sys.modules.pop("zappa_settings", None)
-        importlib.invalidate_caches()
+        # The handler imports its settings by module name: the module Zappa would ship,
+        # made from its source and registered under that name.
+        settings = types.ModuleType("zappa_settings")
+        exec(zappa_settings_source(stage), settings.__dict__)
+        sys.modules["zappa_settings"] = settings
         # LambdaHandler is a process-wide singleton: start from nothing, as a cold start does.
         LambdaHandler._LambdaHandler__instance = None
         self._handler_class = LambdaHandler
         self.handler = LambdaHandler("zappa_settings")
 
     def close(self) -> None:
-        sys.path.remove(self._directory.name)
         sys.modules.pop("zappa_settings", None)
         self._handler_class._LambdaHandler__instance = None
-        self._directory.cleanup()
 
     def invoke(self, event: dict):
         """Call ``lambda_handler`` as Lambda does, keeping the test's database connection."""
@@ -262,24 +266,3 @@ def aws_environment() -> dict[str, str]:
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
     }
-
-
-def policy_problems(policy: dict, *, region: str, lambda_name: str, remote_env: str) -> list[str]:
-    """What in an execution role's policy uses a wildcard action or reaches past this
-    function's own log group and its own secrets object (the account may be written as *)."""
-    bucket_and_key = remote_env.removeprefix("s3://")
-    log_group = re.escape(f"log-group:/aws/lambda/{lambda_name}:")
-    allowed = [
-        rf"arn:aws:logs:{re.escape(region)}:(\*|\d{{12}}):{log_group}\*",
-        re.escape(f"arn:aws:s3:::{bucket_and_key}"),
-    ]
-    problems = []
-    for statement in policy["Statement"]:
-        actions, resources = statement.get("Action", []), statement.get("Resource", [])
-        for action in [actions] if isinstance(actions, str) else actions:
-            if "*" in action:
-                problems.append(f"wildcard action {action}")
-        for resource in [resources] if isinstance(resources, str) else resources:
-            if not any(re.fullmatch(pattern, resource) for pattern in allowed):
-                problems.append(f"resource outside the function's own: {resource}")
-    return problems

@@ -1,4 +1,4 @@
-"""Schemathesis hooks for ``scripts/fuzz.py``: a bearer token for every authenticated case.
+"""Schemathesis hooks for ``test_fuzz.py``: a bearer token for every authenticated case.
 
 Each token belongs to a user registered for it, so that fuzzing ``PUT /api/me/`` (which may
 change the e-mail) never locks the fuzzer out. Loaded through ``SCHEMATHESIS_HOOKS``.
@@ -10,8 +10,9 @@ import uuid
 import requests
 import schemathesis
 
+from tests.support import PASSWORD
+
 BASE = os.environ["FUZZ_BASE_URL"]
-PASSWORD = "correct-horse-battery"
 
 
 @schemathesis.auth(refresh_interval=20)

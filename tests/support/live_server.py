@@ -1,10 +1,14 @@
-"""The API served as in production by gunicorn worker processes on 127.0.0.1, for the fuzz,
-load, fault and browser checks: debug off, Argon2, PostgreSQL, a fresh database each time.
+"""The API served as in production, on 127.0.0.1, for the system tests: gunicorn worker
+processes (debug off, Argon2) on a fresh PostgreSQL database, and ``scripts/lambda-serve``.
+
+Neither guesses a free port: gunicorn gets a socket bound to port 0 here (``--bind fd://``), and
+lambda-serve binds port 0 itself and says which port it got.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -15,47 +19,22 @@ from pathlib import Path
 import dj_database_url
 import psycopg2
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.http import request
+
+ROOT = Path(__file__).resolve().parents[2]
 PG_SERVER = os.environ.get("LIVE_PG", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on, on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 120) -> None:
-    """Return once ``process`` accepts connections on ``port``; raise if it exits or hangs."""
+def wait_until_it_answers(url: str, process: subprocess.Popen, what: str, timeout=120) -> None:
+    """Return once ``url`` answers HTTP (any status); raise if ``process`` exits or hangs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        if request(url).status:
             return
-        except OSError:
-            time.sleep(0.2)
+        time.sleep(0.2)
     raise RuntimeError(f"{what} did not answer within {timeout:.0f} s")
-
-
-def start_lambda_serve(database_url: str, log) -> tuple[subprocess.Popen, str]:
-    """Start ``scripts/lambda-serve`` on a free port; return it and its ``/dev`` base URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(ROOT / "scripts/lambda-serve"), "--port", str(port), "--database-url", database_url],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, process, "lambda-serve")
-    except RuntimeError:
-        process.kill()
-        raise
-    return process, f"http://127.0.0.1:{port}/dev"
 
 
 def fresh_database(name: str) -> str:
@@ -72,13 +51,32 @@ def fresh_database(name: str) -> str:
     return f"postgres://{config['USER']}@{config['HOST']}:{config['PORT']}/{name}"
 
 
+def start_lambda_serve(database_url: str, log) -> tuple[subprocess.Popen, str]:
+    """Start ``scripts/lambda-serve`` on a port it picks; return it and its ``/dev`` base URL."""
+    process = subprocess.Popen(
+        [str(ROOT / "scripts/lambda-serve"), "--port", "0", "--database-url", database_url],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    # Zappa's handler prints a word or two at its cold start; the URL line follows.
+    for line in process.stdout:
+        found = re.search(r"lambda-serve: http://127\.0\.0\.1:(\d+)/", line)
+        if found:
+            return process, f"http://127.0.0.1:{found[1]}/dev"
+    process.kill()
+    raise RuntimeError("lambda-serve exited before it served")
+
+
 class LiveServer:
     """``with LiveServer("fuzz", workers=2) as server:`` then ``server.url``."""
 
     def __init__(self, name: str, *, workers: int = 2, **settings: str) -> None:
         self.name = name
         self.workers = workers
-        self.port = free_port()
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = fresh_database(f"live_{name}")
         self.env = {
@@ -106,17 +104,20 @@ class LiveServer:
         )
 
     def start(self) -> None:
-        """Migrate, collect static files, start gunicorn and wait until it answers."""
+        """Migrate, collect static files, start gunicorn on our socket, wait until it answers."""
         self.log_path.parent.mkdir(exist_ok=True)
         self.manage("migrate", "--noinput")
         self.manage("collectstatic", "--noinput")
         self.log = self.log_path.open("w")
+        descriptor = self.socket.fileno()
         self.process = subprocess.Popen(
             [
-                str(Path(sys.executable).parent / "gunicorn"),
+                sys.executable,
+                "-m",
+                "gunicorn",
                 "app.wsgi:application",
                 "--bind",
-                f"127.0.0.1:{self.port}",
+                f"fd://{descriptor}",
                 "--workers",
                 str(self.workers),
                 "--timeout",
@@ -126,8 +127,9 @@ class LiveServer:
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            pass_fds=[descriptor],
         )
-        wait_for_port(self.port, self.process, f"gunicorn (log: {self.log_path})", timeout=60)
+        wait_until_it_answers(f"{self.url}/api/", self.process, f"gunicorn (log: {self.log_path})")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -135,6 +137,7 @@ class LiveServer:
             self.process.wait(timeout=30)
         if self.process:
             self.log.close()
+        self.socket.close()
 
     def __enter__(self) -> LiveServer:
         self.start()

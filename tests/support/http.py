@@ -1,0 +1,49 @@
+"""One small HTTP client for servers on 127.0.0.1, and what pages link."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+# The static files a page links: scripts, styles, images.
+STATIC_ASSET = re.compile(r'(?:src|href)="([^"]+\.(?:js|css|png))"')
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict
+    content: bytes
+
+    def json(self):
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode()
+
+
+def request(
+    url: str, method: str = "GET", body=None, headers: dict | None = None, opener=None
+) -> Reply:
+    """Send one request (``body`` as JSON when given); any status comes back, none raises."""
+    data = json.dumps(body).encode() if body is not None else None
+    outgoing = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        outgoing.add_header("Content-Type", "application/json")
+    try:
+        with (opener or urllib.request.build_opener()).open(outgoing, timeout=60) as response:
+            return Reply(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, error.headers, error.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        # Nobody answered (yet): status 0, for callers that wait for a server.
+        return Reply(0, {}, b"")
+
+
+def static_assets(html: str) -> list[str]:
+    """Every script, style sheet and image ``html`` links."""
+    return STATIC_ASSET.findall(html)

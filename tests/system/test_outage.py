@@ -1,0 +1,71 @@
+"""Stop PostgreSQL under a running server, then start it again: JSON 503s, then recovery.
+
+Serves the API with gunicorn on 127.0.0.1 (``api_server``), checks it works, stops the local
+PostgreSQL cluster with ``pg_ctlcluster`` (root, as in CI), checks that every API call that
+needs the database answers 503 in the API's JSON error shape with ``Retry-After`` (no HTML,
+no stack trace) and that token checks that need no database still work, starts PostgreSQL
+again and checks that the same server answers 200 again without a restart.
+"""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.support import PASSWORD
+from tests.support.http import request
+
+CLUSTER = ["pg_ctlcluster", "--skip-systemctl-redirect", *os.listdir("/etc/postgresql"), "main"]
+
+
+def call(base, method, path, body=None, token=None):
+    """One JSON request with an optional bearer token."""
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return request(base + path, method, body, headers)
+
+
+def pg(action: str) -> None:
+    subprocess.run([*CLUSTER, action], check=True)
+    if action == "start":
+        for _ in range(60):
+            ready = subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False)
+            if ready.returncode == 0:
+                return
+            time.sleep(0.5)
+        raise RuntimeError("PostgreSQL did not come back")
+
+
+@pytest.mark.system
+def test_a_database_outage_is_a_json_503_then_the_same_server_recovers(api_server):
+    base = api_server.url
+    credentials = {"email": "fault@example.com", "password": PASSWORD}
+    call(base, "POST", "/api/register/", credentials)
+    pair = call(base, "POST", "/api/login/", credentials).json()
+    assert call(base, "GET", "/api/me/", token=pair["access_token"]).status == 200
+    try:
+        pg("stop")
+        requests = [
+            ("POST", "/api/login/", credentials, None),
+            ("POST", "/api/refresh/", {"refresh_token": pair["refresh_token"]}, None),
+            ("GET", "/api/me/", None, pair["access_token"]),
+            ("POST", "/api/register/", {"email": "x@example.com", "password": PASSWORD}, None),
+        ]
+        for method, path, body, token in requests:
+            reply = call(base, method, path, body, token)
+            assert reply.status == 503, (method, path, reply.status, reply.text)
+            assert reply.headers.get("Content-Type") == "application/json"
+            assert reply.json()["code"] == "service_unavailable"
+            assert reply.headers.get("Retry-After") is not None
+            assert "Traceback" not in reply.text
+        # Access tokens need no database.
+        assert call(base, "GET", "/api/me/", token="not-a-token").status == 401
+    finally:
+        pg("start")
+    time.sleep(1)
+    recovered = [call(base, "GET", "/api/me/", token=pair["access_token"]).status for _ in range(4)]
+    assert recovered == [200] * 4
+    refreshed = call(base, "POST", "/api/refresh/", {"refresh_token": pair["refresh_token"]})
+    assert refreshed.status == 200
