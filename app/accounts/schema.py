@@ -2,9 +2,17 @@
 
 from django.urls import get_script_prefix
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 
-from app.accounts.errors import InvalidAccessToken
+from app.accounts import serializers
+from app.accounts.errors import (
+    EmailTaken,
+    InvalidAccessToken,
+    InvalidCredentials,
+    LoginThrottled,
+    RefreshTokenExpired,
+    RegistrationThrottled,
+)
 from app.accounts.serializers import ErrorSerializer
 from app.errors import DomainError, FieldError, Throttled
 
@@ -105,3 +113,130 @@ def add_script_prefix_server(result, generator, request, public):
     if prefix:
         result["servers"] = [{"url": prefix}]
     return result
+
+
+# The documentation of each operation, applied to its view method in views.py.
+EXCLUDED = extend_schema(exclude=True)
+EXAMPLE_EMAIL = "user@example.com"
+EXAMPLE_PASSWORD = "correct-horse-battery"
+EXAMPLE_REFRESH = "d952527b-caef-452c-8c93-1100214f82e5"
+EXAMPLE_PAIR = {
+    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.sig",
+    "refresh_token": EXAMPLE_REFRESH,
+}
+PROFILE_EXAMPLE = OpenApiExample(
+    "profile", value={"id": 1, "username": "John Smith", "email": EXAMPLE_EMAIL}, response_only=True
+)
+
+REGISTER = extend_schema(
+    operation_id="register",
+    summary="Create an account",
+    request=serializers.RegisterSerializer,
+    responses={
+        201: serializers.RegisteredUserSerializer,
+        400: field_error(EmailTaken),
+        429: error(
+            "Too many registrations from this address (with `Retry-After`).",
+            RegistrationThrottled,
+        ),
+    },
+    examples=[
+        OpenApiExample(
+            "register",
+            value={"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD},
+            request_only=True,
+        ),
+        OpenApiExample("registered", value={"id": 1, "email": EXAMPLE_EMAIL}, response_only=True),
+    ],
+)
+
+LOGIN = extend_schema(
+    operation_id="login",
+    summary="Log in: get an access and a refresh token",
+    request=serializers.LoginSerializer,
+    responses={
+        200: serializers.TokenPairSerializer,
+        400: validation_error("password", "required", "This field is required."),
+        401: error("Wrong e-mail or password, or an inactive account.", InvalidCredentials),
+        429: error(
+            "Too many failed logins for this e-mail or address (with `Retry-After`).",
+            LoginThrottled,
+        ),
+    },
+    examples=[
+        OpenApiExample(
+            "login",
+            value={"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD},
+            request_only=True,
+        ),
+        OpenApiExample("tokens", value=EXAMPLE_PAIR, response_only=True),
+    ],
+)
+
+REFRESH = extend_schema(
+    operation_id="refresh",
+    summary="Exchange a refresh token for a new pair",
+    description=(
+        "The refresh token is used up. Presenting a used token again revokes every token "
+        "of its session."
+    ),
+    request=serializers.RefreshTokenSerializer,
+    responses={
+        200: serializers.TokenPairSerializer,
+        400: validation_error("refresh_token", "invalid", "Must be a valid UUID."),
+        401: error("Unknown, expired, revoked or reused refresh token.", RefreshTokenExpired),
+    },
+    examples=[
+        OpenApiExample("refresh", value={"refresh_token": EXAMPLE_REFRESH}, request_only=True),
+        OpenApiExample("tokens", value=EXAMPLE_PAIR, response_only=True),
+    ],
+)
+
+LOGOUT = extend_schema(
+    operation_id="logout",
+    summary="Log out: revoke the refresh token's session",
+    description="Unknown or already revoked tokens get the same answer (RFC 7009).",
+    request=serializers.RefreshTokenSerializer,
+    responses={
+        200: serializers.LogoutSerializer,
+        400: validation_error("refresh_token", "required", "This field is required."),
+    },
+    examples=[
+        OpenApiExample("logout", value={"refresh_token": EXAMPLE_REFRESH}, request_only=True),
+        OpenApiExample("logged out", value={"success": "User logged out."}, response_only=True),
+    ],
+)
+
+ME_READ = extend_schema(
+    operation_id="me_read",
+    summary="Read your profile",
+    responses={200: serializers.ProfileSerializer, 401: UNAUTHORIZED},
+    examples=[PROFILE_EXAMPLE],
+)
+
+ME_UPDATE = extend_schema(
+    operation_id="me_update",
+    summary="Update your username and/or e-mail",
+    request=serializers.ProfileUpdateSerializer,
+    responses={
+        200: serializers.ProfileSerializer,
+        400: field_error(EmailTaken),
+        401: UNAUTHORIZED,
+    },
+    examples=[
+        OpenApiExample("username", value={"username": "John Smith"}, request_only=True),
+        OpenApiExample("email", value={"email": "newuser@example.com"}, request_only=True),
+        PROFILE_EXAMPLE,
+    ],
+)
+
+ME_PARTIAL_UPDATE = extend_schema(
+    operation_id="me_partial_update",
+    summary="Update your username and/or e-mail (same as PUT)",
+    request=serializers.ProfileUpdateSerializer,
+    responses={
+        200: serializers.ProfileSerializer,
+        400: validation_error("email", "invalid", "Enter a valid email address."),
+        401: UNAUTHORIZED,
+    },
+)

@@ -1,6 +1,5 @@
 """One thin APIView per endpoint: parse with a serializer, call a service, render."""
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer
@@ -9,21 +8,6 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from app.accounts import schema, serializers, services
-from app.accounts.errors import (
-    EmailTaken,
-    InvalidCredentials,
-    LoginThrottled,
-    RefreshTokenExpired,
-    RegistrationThrottled,
-)
-
-EXAMPLE_EMAIL = "user@example.com"
-EXAMPLE_PASSWORD = "correct-horse-battery"
-EXAMPLE_REFRESH = "d952527b-caef-452c-8c93-1100214f82e5"
-EXAMPLE_PAIR = {
-    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.sig",
-    "refresh_token": EXAMPLE_REFRESH,
-}
 
 
 class ApiView(APIView):
@@ -67,36 +51,14 @@ class PublicAPIView(ApiView):
 class ApiRootView(PublicAPIView):
     """``/api/``: the endpoints, linked; the browsable API's front page."""
 
-    @extend_schema(exclude=True)
+    @schema.EXCLUDED
     def get(self, request):
         names = ["register", "login", "refresh", "logout", "me"]
         return Response({name: reverse(name, request=request) for name in names})
 
 
 class RegisterView(PublicAPIView):
-    @extend_schema(
-        operation_id="register",
-        summary="Create an account",
-        request=serializers.RegisterSerializer,
-        responses={
-            201: serializers.RegisteredUserSerializer,
-            400: schema.field_error(EmailTaken),
-            429: schema.error(
-                "Too many registrations from this address (with `Retry-After`).",
-                RegistrationThrottled,
-            ),
-        },
-        examples=[
-            OpenApiExample(
-                "register",
-                value={"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD},
-                request_only=True,
-            ),
-            OpenApiExample(
-                "registered", value={"id": 1, "email": EXAMPLE_EMAIL}, response_only=True
-            ),
-        ],
-    )
+    @schema.REGISTER
     def post(self, request):
         incoming = serializers.RegisterSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -107,30 +69,7 @@ class RegisterView(PublicAPIView):
 
 
 class LoginView(PublicAPIView):
-    @extend_schema(
-        operation_id="login",
-        summary="Log in: get an access and a refresh token",
-        request=serializers.LoginSerializer,
-        responses={
-            200: serializers.TokenPairSerializer,
-            400: schema.validation_error("password", "required", "This field is required."),
-            401: schema.error(
-                "Wrong e-mail or password, or an inactive account.", InvalidCredentials
-            ),
-            429: schema.error(
-                "Too many failed logins for this e-mail or address (with `Retry-After`).",
-                LoginThrottled,
-            ),
-        },
-        examples=[
-            OpenApiExample(
-                "login",
-                value={"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD},
-                request_only=True,
-            ),
-            OpenApiExample("tokens", value=EXAMPLE_PAIR, response_only=True),
-        ],
-    )
+    @schema.LOGIN
     def post(self, request):
         incoming = serializers.LoginSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -144,26 +83,7 @@ class LoginView(PublicAPIView):
 
 
 class RefreshView(PublicAPIView):
-    @extend_schema(
-        operation_id="refresh",
-        summary="Exchange a refresh token for a new pair",
-        description=(
-            "The refresh token is used up. Presenting a used token again revokes every token "
-            "of its session."
-        ),
-        request=serializers.RefreshTokenSerializer,
-        responses={
-            200: serializers.TokenPairSerializer,
-            400: schema.validation_error("refresh_token", "invalid", "Must be a valid UUID."),
-            401: schema.error(
-                "Unknown, expired, revoked or reused refresh token.", RefreshTokenExpired
-            ),
-        },
-        examples=[
-            OpenApiExample("refresh", value={"refresh_token": EXAMPLE_REFRESH}, request_only=True),
-            OpenApiExample("tokens", value=EXAMPLE_PAIR, response_only=True),
-        ],
-    )
+    @schema.REFRESH
     def post(self, request):
         incoming = serializers.RefreshTokenSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -176,20 +96,7 @@ class RefreshView(PublicAPIView):
 
 
 class LogoutView(PublicAPIView):
-    @extend_schema(
-        operation_id="logout",
-        summary="Log out: revoke the refresh token's session",
-        description="Unknown or already revoked tokens get the same answer (RFC 7009).",
-        request=serializers.RefreshTokenSerializer,
-        responses={
-            200: serializers.LogoutSerializer,
-            400: schema.validation_error("refresh_token", "required", "This field is required."),
-        },
-        examples=[
-            OpenApiExample("logout", value={"refresh_token": EXAMPLE_REFRESH}, request_only=True),
-            OpenApiExample("logged out", value={"success": "User logged out."}, response_only=True),
-        ],
-    )
+    @schema.LOGOUT
     def post(self, request):
         incoming = serializers.RefreshTokenSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -197,52 +104,19 @@ class LogoutView(PublicAPIView):
         return Response(serializers.LogoutSerializer({"success": "User logged out."}).data)
 
 
-PROFILE_EXAMPLE = OpenApiExample(
-    "profile", value={"id": 1, "username": "John Smith", "email": EXAMPLE_EMAIL}, response_only=True
-)
-
-
 class MeView(ApiView):
-    @extend_schema(
-        operation_id="me_read",
-        summary="Read your profile",
-        responses={200: serializers.ProfileSerializer, 401: schema.UNAUTHORIZED},
-        examples=[PROFILE_EXAMPLE],
-    )
+    @schema.ME_READ
     def get(self, request):
         user = services.get_profile(user_id=request.user.id)
         return Response(serializers.ProfileSerializer(user).data)
 
-    @extend_schema(
-        operation_id="me_update",
-        summary="Update your username and/or e-mail",
-        request=serializers.ProfileUpdateSerializer,
-        responses={
-            200: serializers.ProfileSerializer,
-            400: schema.field_error(EmailTaken),
-            401: schema.UNAUTHORIZED,
-        },
-        examples=[
-            OpenApiExample("username", value={"username": "John Smith"}, request_only=True),
-            OpenApiExample("email", value={"email": "newuser@example.com"}, request_only=True),
-            PROFILE_EXAMPLE,
-        ],
-    )
+    @schema.ME_UPDATE
     def put(self, request):
         incoming = serializers.ProfileUpdateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         user = services.update_profile(user_id=request.user.id, **incoming.validated_data)
         return Response(serializers.ProfileSerializer(user).data)
 
-    @extend_schema(
-        operation_id="me_partial_update",
-        summary="Update your username and/or e-mail (same as PUT)",
-        request=serializers.ProfileUpdateSerializer,
-        responses={
-            200: serializers.ProfileSerializer,
-            400: schema.validation_error("email", "invalid", "Enter a valid email address."),
-            401: schema.UNAUTHORIZED,
-        },
-    )
+    @schema.ME_PARTIAL_UPDATE
     def patch(self, request):
         return self.put(request)
