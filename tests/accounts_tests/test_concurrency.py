@@ -2,19 +2,14 @@
 gunicorn worker processes. The guarantees are exact on PostgreSQL (row locks at READ COMMITTED)
 and on SQLite (one writer at a time)."""
 
-import json
 import os
 import random
-import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+import pytest
 from django.db import connection, transaction
 from django.test import TransactionTestCase, override_settings
 from django.urls import reverse
@@ -25,8 +20,9 @@ from app.accounts import services
 from app.accounts.models import RefreshToken, Session, User
 from app.accounts.tokens import refresh_token_digest
 from tests.accounts_tests.factories import PASSWORD, make_user
+from tests.support.http import request
+from tests.support.live_server import start_gunicorn
 
-ROOT = Path(__file__).resolve().parents[2]
 THREADS = 16
 ROUNDS = 100
 LIMITS = {"window_seconds": 300, "per_email": 5, "per_address": 1000}
@@ -83,6 +79,7 @@ class Thief(threading.Thread):
         return sum(1 for sent, status in self.answers if status == 200 and sent > self.ended_at)
 
 
+@pytest.mark.slow
 class SessionRaceTests(TransactionTestCase):
     """A thief refreshing in a loop while the session is ended: never a token afterwards."""
 
@@ -213,16 +210,9 @@ class ParallelRequestTests(TransactionTestCase):
         self.assertEqual(statuses.count(401) + statuses.count(429) + statuses.count(200), 16)
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
+@pytest.mark.slow
 class WorkerProcessThrottleTests(TransactionTestCase):
     """Sixteen simultaneous wrong logins spread over four gunicorn worker processes."""
-
-    WORKERS = 4
 
     def setUp(self):
         make_user()
@@ -234,7 +224,6 @@ class WorkerProcessThrottleTests(TransactionTestCase):
             )
         else:
             database_url = f"sqlite:///{settings_dict['NAME']}"
-        self.port = free_port()
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -242,51 +231,14 @@ class WorkerProcessThrottleTests(TransactionTestCase):
             "LOGIN_THROTTLE_PER_EMAIL": "5",
             "LOGIN_THROTTLE_PER_ADDRESS": "1000",
         }
-        self.server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "app.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.WORKERS),
-                "--worker-connections",
-                "1",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.addCleanup(self.stop)
-        self.wait_until_every_worker_answers()
-
-    def stop(self):
-        self.server.terminate()
-        self.server.wait(timeout=30)
-
-    def wait_until_every_worker_answers(self):
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            self.assertIsNone(self.server.poll(), "gunicorn exited")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/schema/", timeout=5)
-                return
-            except (OSError, urllib.error.HTTPError):
-                time.sleep(0.2)
-        self.fail("gunicorn did not answer")
+        self.server, self.url, listener = start_gunicorn(env, workers=4, log=subprocess.DEVNULL)
+        self.addCleanup(listener.close)
+        self.addCleanup(self.server.wait, timeout=30)
+        self.addCleanup(self.server.terminate)
 
     def login(self, password):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/login/",
-            data=json.dumps({"email": "user@example.com", "password": password}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
+        body = {"email": "user@example.com", "password": password}
+        return request(f"{self.url}/api/login/", "POST", body).status
 
     def test_at_most_five_are_checked_across_worker_processes_and_the_rest_get_429(self):
         barrier = threading.Barrier(THREADS)

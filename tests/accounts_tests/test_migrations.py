@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import TransactionTestCase
@@ -14,6 +15,7 @@ BEFORE = [("accounts", "0001_initial")]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+@pytest.mark.slow
 class SessionsAndCanonicalEmailsMigrationTests(TransactionTestCase):
     def migrate(self, targets):
         executor = MigrationExecutor(connection)

@@ -88,7 +88,10 @@ class LoginTests(TestCase):
         self.assertEqual(session.user_agent, ("Mozilla/5.0 " + "x" * 400)[:256])
 
     def test_login_ignores_the_case_of_the_email(self):
-        services.login(email="USER@Example.com", password=PASSWORD, now=NOW)
+        pair = services.login(email="USER@Example.com", password=PASSWORD, now=NOW)
+        self.assertEqual(
+            tokens.decode_access_token(pair.access_token, now=NOW).user_id, self.user.pk
+        )
 
     def test_login_stores_the_refresh_token_digest_and_never_the_token(self):
         pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
@@ -228,7 +231,8 @@ class RotateTests(TestCase):
 
     def test_rotate_just_before_expiry_succeeds(self):
         almost = NOW + timedelta(days=30) - timedelta(seconds=1)
-        services.rotate(refresh_token=self.pair.refresh_token, now=almost)
+        new = services.rotate(refresh_token=self.pair.refresh_token, now=almost)
+        self.assertEqual(stored(new.refresh_token).expires_at, almost + timedelta(days=30))
 
     @override_config(SESSION_LIFETIME=timedelta(days=1), REFRESH_TOKEN_LIFETIME=timedelta(hours=20))
     def test_refreshes_never_extend_a_session_past_its_absolute_lifetime(self):

@@ -7,6 +7,7 @@ talks HTTP to it on 127.0.0.1 with the API Gateway stage prefix.
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import unittest
@@ -16,11 +17,14 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 
+import pytest
+
 from tests.accounts_tests.factories import PASSWORD, admin_login_form
-from tests.support.http import static_assets
+from tests.support.http import request, static_assets
 from tests.support.live_server import ROOT, start_lambda_serve
 
 
+@pytest.mark.slow
 class LambdaServeTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -38,17 +42,8 @@ class LambdaServeTests(unittest.TestCase):
         cls.folder.cleanup()
 
     def request(self, method, path, body=None, headers=None, opener=None):
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.base + path, data=data, method=method, headers=headers or {}
-        )
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with (opener or urllib.request.build_opener()).open(request, timeout=30) as response:
-                return response.status, response.headers, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.headers, error.read()
+        reply = request(self.base + path, method, body, headers, opener)
+        return reply.status, reply.headers, reply.content
 
     def test_the_briefs_session_works_through_the_handler(self):
         credentials = {"email": "serve@example.com", "password": PASSWORD}
@@ -105,7 +100,7 @@ class LambdaServeTests(unittest.TestCase):
 
     def test_admin_login_with_csrf_reaches_the_constance_page(self):
         subprocess.run(
-            [str(ROOT / ".venv/bin/python"), "manage.py", "createsuperuser", "--noinput"],
+            [sys.executable, "manage.py", "createsuperuser", "--noinput"],
             cwd=ROOT,
             env={
                 **self.env,

@@ -8,6 +8,8 @@ import tempfile
 import unittest
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 STRONG = "s" * 40
 KEYS = {"DJANGO_SECRET_KEY": STRONG, "JWT_SIGNING_KEY": "j" * 40}
@@ -34,6 +36,7 @@ def load_settings(code=None, **env):
     )
 
 
+@pytest.mark.slow
 class SettingsTests(unittest.TestCase):
     def test_default_is_debug_off_and_refuses_to_start_without_keys(self):
         result = load_settings()

@@ -69,15 +69,44 @@ def start_lambda_serve(database_url: str, log) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("lambda-serve exited before it served")
 
 
+def start_gunicorn(env: dict, *, workers: int, log) -> tuple[subprocess.Popen, str, socket.socket]:
+    """gunicorn serving ``app.wsgi`` with ``env`` on a socket bound here to a free port.
+
+    Returns the process, its URL and the socket (close it once the process has stopped).
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    descriptor = listener.fileno()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "app.wsgi:application",
+            "--bind",
+            f"fd://{descriptor}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "60",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        pass_fds=[descriptor],
+    )
+    wait_until_it_answers(f"{url}/api/", process, "gunicorn")
+    return process, url, listener
+
+
 class LiveServer:
     """``with LiveServer("fuzz", workers=2) as server:`` then ``server.url``."""
 
     def __init__(self, name: str, *, workers: int = 2, **settings: str) -> None:
         self.name = name
         self.workers = workers
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.port = self.socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = ""
         self.database_url = fresh_database(f"live_{name}")
         self.env = {
             **os.environ,
@@ -87,7 +116,6 @@ class LiveServer:
             "JWT_SIGNING_KEY": secrets.token_urlsafe(40),
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DJANGO_CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{self.port}",
             **settings,
         }
         self.process: subprocess.Popen | None = None
@@ -109,27 +137,9 @@ class LiveServer:
         self.manage("migrate", "--noinput")
         self.manage("collectstatic", "--noinput")
         self.log = self.log_path.open("w")
-        descriptor = self.socket.fileno()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "app.wsgi:application",
-                "--bind",
-                f"fd://{descriptor}",
-                "--workers",
-                str(self.workers),
-                "--timeout",
-                "60",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            pass_fds=[descriptor],
+        self.process, self.url, self.socket = start_gunicorn(
+            self.env, workers=self.workers, log=self.log
         )
-        wait_until_it_answers(f"{self.url}/api/", self.process, f"gunicorn (log: {self.log_path})")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -137,7 +147,7 @@ class LiveServer:
             self.process.wait(timeout=30)
         if self.process:
             self.log.close()
-        self.socket.close()
+            self.socket.close()
 
     def __enter__(self) -> LiveServer:
         self.start()
