@@ -1,4 +1,4 @@
-"""The brief's game generator, in PEP 8, and ``get_score`` over its stamps.
+"""The match generator we were given, in PEP 8, and ``get_score`` over its stamps.
 
 What the generator guarantees, and what ``get_score`` relies on:
 
@@ -8,11 +8,11 @@ What the generator guarantees, and what ``get_score`` relies on:
   by offset and most offsets have no stamp of their own: those hold the previous score.
 * A score never goes down and changes by at most one goal, for one side, per stamp.
 
-What we changed and why: the brief put the module-level ``INITIAL_STAMP`` dict itself at the
+What we changed and why: the original put the module-level ``INITIAL_STAMP`` dict itself at the
 head of every game, so one game's first stamp was shared with every other game and with the
 constant; mutating it corrupted them all. Each game now starts with its own copy. The
 generator also takes keyword-only knobs (count, goal probability, random source) so that tests
-and the benchmark can make seeded, dense or large games; the defaults are the brief's.
+and the benchmark can make seeded, dense or large games; the defaults are the original's.
 """
 
 from __future__ import annotations

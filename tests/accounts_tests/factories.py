@@ -3,8 +3,9 @@
 import re
 
 from app.accounts.models import User
+from tests.support import PASSWORD
 
-PASSWORD = "correct-horse-battery"
+__all__ = ["PASSWORD", "admin_login_form", "make_user"]
 
 
 def make_user(email="user@example.com", password=PASSWORD, **fields):

@@ -65,7 +65,7 @@ class RegisterTests(ApiTestCase):
         response = self.post("register", {"password": PASSWORD, "email": "USER@example.com"})
         self.assertFieldError(response, "email", "unique")
 
-    def test_register_with_the_briefs_common_password_returns_400(self):
+    def test_register_with_a_common_password_returns_400(self):
         response = self.post("register", {"password": "password", "email": "user@example.com"})
         self.assertFieldError(response, "password", "password_too_common")
 
@@ -227,7 +227,7 @@ class LogoutTests(ApiTestCase):
         make_user()
         self.pair = self.login()
 
-    def test_logout_returns_the_briefs_body_and_revokes_the_session(self):
+    def test_logout_returns_the_documented_body_and_ends_the_session(self):
         response = self.post("logout", {"refresh_token": self.pair["refresh_token"]})
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json(), {"success": "User logged out."})
@@ -382,8 +382,8 @@ class MeTests(ApiTestCase):
         self.assertEqual(self.get_me(f"Bearer {token}").status_code, 200)
 
 
-class BriefFlowTests(ApiTestCase):
-    def test_the_briefs_session_works_in_order(self):
+class SessionFlowTests(ApiTestCase):
+    def test_the_readme_curl_session_works_in_order(self):
         email = "user@example.com"
         registered = self.post("register", {"password": PASSWORD, "email": email}).json()
         pair = self.login(email)

@@ -45,7 +45,7 @@ class LambdaServeTests(unittest.TestCase):
         reply = request(self.base + path, method, body, headers, opener)
         return reply.status, reply.headers, reply.content
 
-    def test_the_briefs_session_works_through_the_handler(self):
+    def test_the_readme_session_works_through_the_handler(self):
         credentials = {"email": "serve@example.com", "password": PASSWORD}
         status, _, body = self.request("POST", "/api/register/", credentials)
         self.assertEqual(status, 201, body)

@@ -78,7 +78,7 @@ class LambdaHandlerTests(TestCase):
             self.assertEqual(os.environ[name], value)
         self.assertEqual(os.environ["STAGE"], "dev")
 
-    def test_the_briefs_flow_works_through_api_gateway(self):
+    def test_the_readme_session_works_through_api_gateway(self):
         credentials = {"email": "user@example.com", "password": PASSWORD}
         registered = self.call("POST", "/api/register/", json_body=credentials)
         self.assertEqual(registered.status, 201, registered.text)

@@ -1,4 +1,4 @@
-// The brief's flow against this API, from the browser: register, log in, me, refresh, log out.
+// The API's session, from the browser: register, log in, me, refresh, log out.
 "use strict";
 
 const walk = document.getElementById("walk");

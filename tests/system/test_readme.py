@@ -1,0 +1,31 @@
+"""The README's curl session, pasted into bash twice against a live server, as a reader would."""
+
+import re
+import subprocess
+
+import pytest
+
+from tests.support.live_server import ROOT
+
+
+def curl_session() -> str:
+    """The bash block under "The API by curl" in the README."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## The API by curl") :]
+    return re.search(r"```bash\n(.*?)```", section, re.S)[1]
+
+
+@pytest.mark.system
+def test_the_readmes_curl_session_runs_twice_as_written(api_server):
+    script = curl_session().replace("API=http://127.0.0.1:8000", f"API={api_server.url}", 1)
+    for run in (1, 2):
+        result = subprocess.run(
+            ["bash", "-e", "-c", script], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert result.returncode == 0, (run, result.stderr)
+        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+        assert re.fullmatch(r'\{"id":\d+,"email":"user-\d+@example.com"\}', lines[0]), lines
+        assert lines[3].startswith('{"id":') and '"username":"John Smith"' in lines[3]
+        assert '"email":"newuser-' in lines[4]
+        assert lines[6] == '{"success":"User logged out."}'
+        assert '"code":"invalid_refresh_token"' in lines[7]
