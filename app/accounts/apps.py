@@ -7,6 +7,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
-        # Registers the bearer scheme with drf-spectacular, and the signal receiver that ends
-        # the sessions of a deactivated user.
-        from app.accounts import schema, services  # noqa: F401
+        # Connects the signal receiver that ends the sessions of a deactivated user.
+        from app.accounts import services  # noqa: F401

@@ -1,7 +1,18 @@
-"""OpenAPI pieces for drf-spectacular: the bearer scheme and the documented error responses."""
+"""The OpenAPI description of the accounts API, for drf-spectacular: the bearer scheme, the
+refresh-token type, each operation with its examples and documented errors, and the links.
+
+Imported only when the schema is generated (``app/docs.py``): requests never load it.
+"""
 
 from django.urls import get_script_prefix
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+    OpenApiViewExtension,
+)
+from drf_spectacular.generators import SchemaGenerator as SpectacularSchemaGenerator
+from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 
 from app.accounts import serializers
@@ -15,6 +26,18 @@ from app.accounts.errors import (
 )
 from app.accounts.serializers import ErrorSerializer
 from app.errors import DomainError, FieldError, Throttled
+
+
+class SchemaGenerator(SpectacularSchemaGenerator):
+    """drf-spectacular's generator (``DEFAULT_GENERATOR_CLASS``): naming it loads this module,
+    and so the extensions below, wherever a schema is made (``manage.py spectacular`` too)."""
+
+
+class RefreshTokenType(OpenApiSerializerFieldExtension):
+    target_class = "app.accounts.serializers.RefreshTokenField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return build_basic_type(OpenApiTypes.UUID)
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -240,3 +263,32 @@ ME_PARTIAL_UPDATE = extend_schema(
         401: UNAUTHORIZED,
     },
 )
+
+
+def _describe(view: str, **methods) -> None:
+    """Register how the view class at dotted path ``view`` is described, method by method."""
+
+    def view_replacement(self):
+        described = type(self.target.__name__, (self.target,), {})
+        for method, description in methods.items():
+            original = getattr(self.target, method)
+
+            def handler(view_self, request, *args, _original=original, **kwargs):
+                return _original(view_self, request, *args, **kwargs)
+
+            setattr(described, method, description(handler))
+        return described
+
+    type(
+        f"{view.rsplit('.', 1)[1]}Description",
+        (OpenApiViewExtension,),
+        {"target_class": view, "view_replacement": view_replacement},
+    )
+
+
+_describe("app.accounts.views.ApiRootView", get=EXCLUDED)
+_describe("app.accounts.views.RegisterView", post=REGISTER)
+_describe("app.accounts.views.LoginView", post=LOGIN)
+_describe("app.accounts.views.RefreshView", post=REFRESH)
+_describe("app.accounts.views.LogoutView", post=LOGOUT)
+_describe("app.accounts.views.MeView", get=ME_READ, put=ME_UPDATE, patch=ME_PARTIAL_UPDATE)

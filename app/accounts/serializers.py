@@ -2,8 +2,6 @@
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from app.accounts import tokens
@@ -43,8 +41,9 @@ class LoginEmailField(_Canonical, StrictCharField):
     """An e-mail to look up: canonical form, any text (an unknown one fails like a wrong one)."""
 
 
-@extend_schema_field(OpenApiTypes.UUID)
 class RefreshTokenField(StrictCharField):
+    """A refresh token: a UUID in any spelling ``uuid.UUID`` reads, in canonical form after."""
+
     default_error_messages = {"invalid": "Must be a valid UUID."}
 
     def to_internal_value(self, data):

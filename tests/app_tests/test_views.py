@@ -1,9 +1,15 @@
-"""``app/views.py``: the front door and the schema, as a browser gets them."""
+"""``app/views.py`` and ``app/docs.py``: the front door, and the docs loaded only for the docs."""
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from django.test import TestCase
 from django.urls import reverse
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class FrontDoorTests(TestCase):
@@ -40,3 +46,32 @@ class SchemaViewTests(TestCase):
     def test_yaml_is_still_served_when_asked_for(self):
         response = self.client.get(reverse("schema"), {"format": "yaml"})
         self.assertTrue(response.content.startswith(b"openapi: "))
+
+
+class LazyDocsTests(TestCase):
+    """The OpenAPI machinery loads when the docs are asked for, never on an API request."""
+
+    DOCS_MODULES = {"drf_spectacular.openapi", "drf_spectacular.views", "app.accounts.schema"}
+    SCRIPT = (
+        "import sys, django; django.setup()\n"
+        "from django.test import Client; from django.test.utils import setup_test_environment\n"
+        "setup_test_environment(); client = Client()\n"
+        "client.post('/api/refresh/', {'refresh_token': 'x'}, content_type='application/json')\n"
+        "client.get('/api/me/'); client.get('/')\n"
+        "print(sorted(m for m in sys.modules if m in MODULES))\n"
+        "client.get('/api/schema/')\n"
+        "print(sorted(m for m in sys.modules if m in MODULES))\n"
+    )
+
+    def test_api_requests_never_import_drf_spectacular_and_the_docs_do(self):
+        result = subprocess.run(
+            [sys.executable, "-c", self.SCRIPT.replace("MODULES", repr(self.DOCS_MODULES))],
+            cwd=ROOT,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        api, docs = result.stdout.strip().splitlines()[-2:]
+        self.assertEqual(api, "[]", result.stderr[-2000:])
+        self.assertEqual(docs, str(sorted(self.DOCS_MODULES)))
