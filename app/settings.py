@@ -183,6 +183,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "app.serverless.StaticStorage"},
 }
+# Pages link the hashed names only: the unhashed copies would double the package.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 if DEBUG:
     # No collectstatic needed in development: WhiteNoise serves the apps' files directly.
     STORAGES["staticfiles"] = {"BACKEND": "app.serverless.DevelopmentStaticStorage"}

@@ -16,33 +16,23 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-import zipfile
 from pathlib import Path
 
 import psycopg2
 
 from tests.support import PASSWORD
 from tests.support import lambda_harness as lambda_local
-from tests.support.live_server import fresh_database, wait_until_it_answers
+from tests.support.lambda_package import BUILD, FunctionStage
 
 ROOT = lambda_local.ROOT
-BUILD = ROOT / "build"
 
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
 WARM_CALLS = int(os.environ.get("BENCH_WARM_CALLS", "30"))
-DATABASE_NAME = "lambda_bench"
-SECRETS = {
-    "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
-    "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
-}
 
 # Runs inside the unzipped package: the first response as fast as Lambda would give it. The
 # warm events come ready-made; ACCESS and REFRESH stand for the tokens of the last login.
@@ -91,57 +81,6 @@ def warm_events(calls: int) -> list:
     return [("register", event("POST", "/api/register/", credentials), 201), *rounds * calls]
 
 
-def start_moto() -> tuple[subprocess.Popen, str]:
-    """moto_server on 127.0.0.1 (a port it picks), with the stage's secrets in its S3."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    wait_until_it_answers(endpoint, server, "moto_server", timeout=30)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    lambda_local.put_stage_secrets("dev", SECRETS)
-    return server, endpoint
-
-
-def prepare_database() -> None:
-    """A fresh benchmark database, migrated with the development venv."""
-    database_url = fresh_database(DATABASE_NAME)
-    SECRETS["DATABASE_URL"] = database_url
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_DEBUG": "true"}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def runtime_boto3() -> Path:
-    """boto3 and botocore outside the package, as the Lambda runtime provides them."""
-    runtime = BUILD / "lambda-runtime"
-    if not (runtime / "boto3").is_dir():
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--target", str(runtime), "boto3"],
-            check=True,
-        )
-    return runtime
-
-
-def unpack(zip_path: Path, into: Path) -> None:
-    """Extract as Lambda does: every file dated as its zip entry (1980, from Zappa)."""
-    with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(into)
-        for entry in archive.infolist():
-            stamp = time.mktime((*entry.date_time, 0, 0, -1))
-            os.utime(into / entry.filename, (stamp, stamp))
-
-
 def run_child(task: Path, env: dict, warm: dict | None) -> tuple[float, dict]:
     event = lambda_local.api_gateway_event(
         "POST",
@@ -168,15 +107,6 @@ def run_child(task: Path, env: dict, warm: dict | None) -> tuple[float, dict]:
 
 def main() -> int:
     """Build the two zips if missing, measure, print a Markdown table."""
-    try:
-        prepare_database()
-    except psycopg2.OperationalError as error:
-        # Say what is missing, not a traceback.
-        raise SystemExit(
-            f"bench_lambda needs PostgreSQL on 127.0.0.1:5432 (LIVE_PG): {error}"
-        ) from None
-    # Dummy credentials: every AWS call here goes to moto_server on 127.0.0.1.
-    os.environ.update(lambda_local.aws_environment())
     zips = {
         "ours": BUILD / "auth-api-dev.zip",
         "zappa default": BUILD / "auth-api-dev-zappa-default.zip",
@@ -185,31 +115,25 @@ def main() -> int:
         subprocess.run([str(ROOT / "scripts/package"), "dev", "--zappa-default"], check=True)
     if not zips["ours"].exists():
         subprocess.run([str(ROOT / "scripts/package"), "dev"], check=True)
-    runtime = runtime_boto3()
-    server, endpoint = start_moto()
     rows = []
     try:
-        env = {
-            "PATH": os.environ["PATH"],
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "AWS_LAMBDA_FUNCTION_NAME": "auth-api-dev",
-            "AWS_ENDPOINT_URL": endpoint,
-            **lambda_local.aws_environment(),
-        }
+        stage = FunctionStage("bench").__enter__()
+    except psycopg2.OperationalError as error:
+        # Say what is missing, not a traceback.
+        raise SystemExit(
+            f"bench_lambda needs PostgreSQL on 127.0.0.1:5432 (LIVE_PG): {error}"
+        ) from None
+    try:
         for label, zip_path in zips.items():
-            with tempfile.TemporaryDirectory() as folder:
-                task = Path(folder)
-                unpack(zip_path, task)
-                child_env = {**env, "PYTHONPATH": f"{task}:{runtime}"}
-                colds = [run_child(task, child_env, None)[0] for _ in range(COLD_RUNS)]
-                warm = None
-                if label == "ours":
-                    _, out = run_child(task, child_env, warm_events(WARM_CALLS))
-                    warm = out["warm"]
-                rows.append((label, zip_path, colds, warm))
+            task, env = stage.unpacked(zip_path)
+            colds = [run_child(task, env, None)[0] for _ in range(COLD_RUNS)]
+            warm = None
+            if label == "ours":
+                _, out = run_child(task, env, warm_events(WARM_CALLS))
+                warm = out["warm"]
+            rows.append((label, zip_path, colds, warm))
     finally:
-        server.terminate()
-        server.wait()
+        stage.__exit__(None, None, None)
 
     print(f"| Lambda package (dev) | zipped | cold start, median of {COLD_RUNS} (min-max) |")
     print("|---|---|---|")

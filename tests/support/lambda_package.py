@@ -1,0 +1,108 @@
+"""A built Lambda zip, unzipped as Lambda does and run in fresh processes against PostgreSQL and
+moto_server on 127.0.0.1: for the package's system test and the cold-start benchmark."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from tests.support import lambda_harness
+from tests.support.live_server import ROOT, fresh_database, wait_until_it_answers
+
+BUILD = ROOT / "build"
+
+
+def unpack(zip_path: Path, into: Path) -> None:
+    """Extract as Lambda does: every file dated as its zip entry (1980, from Zappa)."""
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(into)
+        for entry in archive.infolist():
+            stamp = time.mktime((*entry.date_time, 0, 0, -1))
+            os.utime(into / entry.filename, (stamp, stamp))
+
+
+def runtime_boto3() -> Path:
+    """boto3 and botocore outside the package, as the Lambda runtime provides them."""
+    runtime = BUILD / "lambda-runtime"
+    if not (runtime / "boto3").is_dir():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--target", str(runtime), "boto3"],
+            check=True,
+        )
+    return runtime
+
+
+class FunctionStage:
+    """``with FunctionStage("bench") as stage:``: a fresh, migrated PostgreSQL database and a
+    moto_server whose S3 holds the dev stage's secrets; ``stage.unpacked(zip)`` then gives a
+    folder and the environment to run the zip's ``handler`` in."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.secrets = {
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+            "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
+        }
+
+    def __enter__(self) -> FunctionStage:
+        self.secrets["DATABASE_URL"] = fresh_database(f"lambda_{self.name}")
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "DATABASE_URL": self.secrets["DATABASE_URL"],
+                "DJANGO_DEBUG": "true",
+            },
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.moto = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.endpoint = f"http://127.0.0.1:{port}"
+        wait_until_it_answers(self.endpoint, self.moto, "moto_server", timeout=30)
+        saved = dict(os.environ)
+        os.environ.update({**lambda_harness.aws_environment(), "AWS_ENDPOINT_URL": self.endpoint})
+        try:
+            lambda_harness.put_stage_secrets("dev", self.secrets)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        self.runtime = runtime_boto3()
+        self._folders: list[tempfile.TemporaryDirectory] = []
+        return self
+
+    def unpacked(self, zip_path: Path) -> tuple[Path, dict]:
+        """Unzip ``zip_path``; return its folder and the environment of a process running it."""
+        folder = tempfile.TemporaryDirectory()
+        self._folders.append(folder)
+        task = Path(folder.name)
+        unpack(zip_path, task)
+        env = {
+            "PATH": os.environ["PATH"],
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": f"{task}:{self.runtime}",
+            "AWS_LAMBDA_FUNCTION_NAME": "auth-api-dev",
+            "AWS_ENDPOINT_URL": self.endpoint,
+            **lambda_harness.aws_environment(),
+        }
+        return task, env
+
+    def __exit__(self, *exc) -> None:
+        self.moto.terminate()
+        self.moto.wait(timeout=30)
+        for folder in self._folders:
+            folder.cleanup()
