@@ -30,7 +30,11 @@ class LambdaServeTests(unittest.TestCase):
     def setUpClass(cls):
         cls.folder = tempfile.TemporaryDirectory()
         database_url = f"sqlite:///{cls.folder.name}/lambda-serve.sqlite3"
-        cls.env = {**os.environ, "DATABASE_URL": database_url}
+        cls.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "app.settings",
+        }
         cls.log = open(os.path.join(cls.folder.name, "serve.log"), "w")  # noqa: SIM115
         cls.server, cls.base = start_lambda_serve(database_url, cls.log)
 

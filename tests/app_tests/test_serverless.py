@@ -8,16 +8,25 @@ import contextlib
 import io
 import logging
 import os
+import random
+import sys
 from datetime import timedelta
 from unittest import mock
 
-from django.test import RequestFactory, TestCase, override_settings
+from django.db import connection
+from django.test import RequestFactory, TestCase, TransactionTestCase, override_settings
 from django.utils import timezone
 from moto import mock_aws
 
 from app.accounts import services
 from app.accounts.models import RefreshToken, User
-from app.serverless import LambdaClientAddressMiddleware
+from app.serverless import (
+    LambdaClientAddressMiddleware,
+    after_restore,
+    before_snapshot,
+    prepare_for_requests,
+    register_snapshot_hooks,
+)
 from app.settings import aws_hosts
 from tests.accounts_tests.factories import PASSWORD, admin_login_form, make_user
 from tests.support.http import static_assets
@@ -280,3 +289,36 @@ class ScriptPrefixStorageTests(TestCase):
     def test_function_url_host_is_allowed(self):
         self.assertIn(f".lambda-url.{REGION}.on.aws", aws_hosts(REGION))
         self.assertTrue(URL_HOST.endswith(aws_hosts(REGION)[1]))
+
+
+class SnapStartHookTests(TransactionTestCase):
+    """``app/serverless.py``'s init-phase work and SnapStart hooks, in this process."""
+
+    def test_the_init_phase_work_imports_the_urlconf_and_opens_no_connection(self):
+        connection.close()
+        prepare_for_requests()
+        self.assertIsNone(connection.connection)
+        self.assertIn("app.accounts.views", sys.modules)
+
+    def test_before_the_snapshot_every_database_connection_is_closed(self):
+        connection.ensure_connection()
+        before_snapshot()
+        self.assertIsNone(connection.connection)
+
+    def test_after_a_restore_random_is_reseeded_and_a_query_opens_a_fresh_connection(self):
+        random.seed(7)
+        state = random.getstate()
+        after_restore()
+        self.assertNotEqual(random.getstate(), state)
+        self.assertIsNone(connection.connection)
+        self.assertEqual(User.objects.count(), 0)
+        self.assertIsNotNone(connection.connection)
+
+    def test_the_hooks_are_registered_with_the_runtimes_registry(self):
+        import snapshot_restore_py
+
+        register_snapshot_hooks()
+        before = [entry[0] for entry in snapshot_restore_py.get_before_snapshot()]
+        after = [entry[0] for entry in snapshot_restore_py.get_after_restore()]
+        self.assertIn(before_snapshot, before)
+        self.assertIn(after_restore, after)

@@ -48,7 +48,11 @@ class ZappaSettingsTests(unittest.TestCase):
             self.assertNotIn(name, text)
         for config in SETTINGS.values():
             self.assertNotIn("environment_variables", config)
-            self.assertNotIn("aws_environment_variables", config)
+            # The one variable in the function's configuration says when to start Django.
+            self.assertEqual(
+                config.get("aws_environment_variables", {}),
+                {"INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true"} if "extends" not in config else {},
+            )
 
     def test_what_lambda_does_not_need_is_left_out_of_the_package(self):
         excluded = set(stage("dev")["exclude"])

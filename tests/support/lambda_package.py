@@ -28,12 +28,25 @@ def unpack(zip_path: Path, into: Path) -> None:
             os.utime(into / entry.filename, (stamp, stamp))
 
 
-def runtime_boto3() -> Path:
-    """boto3 and botocore outside the package, as the Lambda runtime provides them."""
+# What the Lambda runtime provides outside the package.
+RUNTIME_PACKAGES = ["boto3", "snapshot-restore-py==1.0.0"]
+
+
+def runtime_packages() -> Path:
+    """boto3, botocore and snapshot_restore_py outside the package, as Lambda provides them."""
     runtime = BUILD / "lambda-runtime"
-    if not (runtime / "boto3").is_dir():
+    if not (runtime / "snapshot_restore_py.py").is_file():
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--target", str(runtime), "boto3"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--target",
+                str(runtime),
+                *RUNTIME_PACKAGES,
+            ],
             check=True,
         )
     return runtime
@@ -53,17 +66,7 @@ class FunctionStage:
 
     def __enter__(self) -> FunctionStage:
         self.secrets["DATABASE_URL"] = fresh_database(f"lambda_{self.name}")
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "DATABASE_URL": self.secrets["DATABASE_URL"],
-                "DJANGO_DEBUG": "true",
-            },
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        self.manage("migrate", "--noinput", "-v0")
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -81,9 +84,26 @@ class FunctionStage:
         finally:
             os.environ.clear()
             os.environ.update(saved)
-        self.runtime = runtime_boto3()
+        self.runtime = runtime_packages()
         self._folders: list[tempfile.TemporaryDirectory] = []
         return self
+
+    def manage(self, *command: str, **env: str) -> None:
+        """Run a management command of the repository against this stage's database."""
+        subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                # The product's settings (Argon2), not the suite's.
+                "DJANGO_SETTINGS_MODULE": "app.settings",
+                "DATABASE_URL": self.secrets["DATABASE_URL"],
+                "DJANGO_DEBUG": "true",
+                **env,
+            },
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
     def unpacked(self, zip_path: Path) -> tuple[Path, dict]:
         """Unzip ``zip_path``; return its folder and the environment of a process running it."""

@@ -110,6 +110,8 @@ class LiveServer:
         self.database_url = fresh_database(f"live_{name}")
         self.env = {
             **os.environ,
+            # The product's settings (Argon2), not the suite's, whoever starts the server.
+            "DJANGO_SETTINGS_MODULE": "app.settings",
             "DATABASE_URL": self.database_url,
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
