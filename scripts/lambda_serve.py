@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     (ROOT / "build").mkdir(exist_ok=True)
     os.environ["DATABASE_URL"] = args.database_url
+    # The product's settings, as Zappa's generated settings name them, whoever started us.
+    os.environ["DJANGO_SETTINGS_MODULE"] = "app.settings"
     prepare_database_and_static_files()
     server = Server(("127.0.0.1", args.port), Front)
     port = server.server_address[1]

@@ -105,9 +105,8 @@ def test_restored_copies_answer_on_fresh_connections_with_tokens_of_their_own():
     jtis = {json.loads(_payload(token))["jti"] for token in access_tokens}
     assert len(refresh_tokens) == COPIES and len(jtis) == COPIES
     for copy in copies:
-        print(
-            f"restore to response {copy['restore_to_response_ms']:.0f} ms, warm {copy['warm_ms']:.0f} ms"
-        )
+        restore, warm = copy["restore_to_response_ms"], copy["warm_ms"]
+        print(f"restore to response {restore:.0f} ms, warm {warm:.0f} ms")
 
 
 def _payload(token: str) -> str:
