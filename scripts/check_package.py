@@ -1,7 +1,8 @@
 """Report a Lambda zip's sizes and refuse one Lambda would not take or could not run.
 
 Checks: Lambda's size limits, the files the function needs, no compiled library needing a
-glibc newer than Amazon Linux 2's 2.26, and no secret-looking settings file.
+glibc newer than Amazon Linux 2023's 2.34 (the python3.13 runtime's), and no secret-looking
+settings file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ REQUIRED = [
     "psycopg2/__init__.py",
 ]
 GLIBC = re.compile(rb"GLIBC_2\.(\d+)")
+GLIBC_MINOR = 34
 
 
 def main(path: str) -> int:
@@ -35,7 +37,7 @@ def main(path: str) -> int:
         for entry in entries:
             if ".so" in entry.filename.rsplit("/", 1)[-1]:
                 versions = [int(v) for v in GLIBC.findall(archive.read(entry))]
-                if versions and max(versions) > 26:
+                if versions and max(versions) > GLIBC_MINOR:
                     problems.append(f"{entry.filename} needs GLIBC_2.{max(versions)}")
                 newest_glibc = max([newest_glibc, *versions])
         pyc = sum(1 for name in names if name.endswith(".pyc"))

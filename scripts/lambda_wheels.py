@@ -1,8 +1,8 @@
-"""Swap the compiled packages of a venv for wheels Lambda's python3.11 runtime can load.
+"""Swap the compiled packages of a venv for wheels Lambda's python3.13 runtime can load.
 
-The runtime runs on Amazon Linux 2 (glibc 2.26); pip on this machine may pick wheels tagged
-manylinux_2_28 or newer, which fail to import there. Every non-pure package of the venv is
-downloaded again for glibc 2.26 at most (manylinux_2_26, else manylinux2014 = 2.17) and
+The runtime runs on Amazon Linux 2023 (glibc 2.34); pip on this machine may pick wheels tagged
+for a newer glibc, which fail to import there. Every non-pure package of the venv is
+downloaded again for glibc 2.34 at most (manylinux_2_34, _2_28, else manylinux2014 = 2.17) and
 reinstalled, same version.
 Run with the venv's own interpreter.
 """
@@ -15,7 +15,9 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-PLATFORMS = ["manylinux_2_26_x86_64", "manylinux2014_x86_64"]
+PLATFORMS = ["manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux2014_x86_64"]
+GLIBC = "2.34"
+PYTHON_VERSION = "3.13"
 
 
 def binary_distributions() -> list[str]:
@@ -31,7 +33,7 @@ def binary_distributions() -> list[str]:
 def main() -> int:
     """Download and force-reinstall the binary distributions for Lambda's platform."""
     pinned = binary_distributions()
-    print(f"Lambda wheels for glibc <= 2.26: {' '.join(pinned)}")
+    print(f"Lambda wheels for glibc <= {GLIBC}: {' '.join(pinned)}")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     with tempfile.TemporaryDirectory() as wheelhouse:
         subprocess.run(
@@ -44,7 +46,7 @@ def main() -> int:
                 "--implementation",
                 "cp",
                 "--python-version",
-                "3.11",
+                PYTHON_VERSION,
                 "-d",
                 wheelhouse,
                 *pinned,

@@ -1,5 +1,5 @@
-# Sourced by the scripts: ensure_venv REQUIREMENTS makes .venv with Python 3.11 and installs
-# REQUIREMENTS into it, skipping the install when that file has not changed since the last one.
+# Sourced by the scripts: ensure_venv REQUIREMENTS makes .venv with Python 3.13 (the Lambda
+# runtime's) and installs REQUIREMENTS into it, skipping the install when nothing changed.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
@@ -19,13 +19,33 @@ throwaway_key() {
     "${PY:-python3}" -c 'import secrets; print(secrets.token_urlsafe(48))'
 }
 
+# The Python 3.13 to build with: $PYTHON, python3.13, or pyenv's 3.13 (a pyenv shim on PATH
+# may name a version it cannot run, so each candidate is run, not only found).
+python_313() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3.13 \
+        "$(pyenv root 2>/dev/null)/versions/3.13.0/bin/python3.13"; do
+        if [ -n "$candidate" ] && "$candidate" -c \
+            'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    echo "Python 3.13 is required (the Lambda runtime's): install it (pyenv install 3.13," \
+        "or your system's python3.13 package), or set PYTHON=/path/to/python3.13" >&2
+    return 1
+}
+
 ensure_venv() {
     local requirements="$ROOT/$1"
     local stamp="$VENV/.installed-$(basename "$1")"
+    if [ -x "$PY" ] && ! "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
+        echo "Replacing .venv: it is not Python 3.13" >&2
+        rm -rf "$VENV"
+    fi
     if [ ! -x "$PY" ]; then
-        local python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
-        "$python" -c 'import sys; assert sys.version_info[:2] >= (3, 11), sys.version' \
-            || { echo "Python 3.11 is required" >&2; return 1; }
+        local python
+        python="$(python_313)" || return 1
         echo "Creating .venv with $("$python" --version)" >&2
         "$python" -m venv "$VENV"
     fi

@@ -23,12 +23,12 @@ def stage(name):
 
 
 class ZappaSettingsTests(unittest.TestCase):
-    def test_both_stages_run_django_on_python_3_11_quietly_and_without_keep_warm(self):
+    def test_both_stages_run_django_on_python_3_13_quietly_and_without_keep_warm(self):
         for name in ("dev", "production"):
             with self.subTest(stage=name):
                 config = stage(name)
                 self.assertEqual(config["django_settings"], "app.settings")
-                self.assertEqual(config["runtime"], "python3.11")
+                self.assertEqual(config["runtime"], "python3.13")
                 self.assertIs(config["debug"], False)
                 self.assertEqual(config["log_level"], "WARNING")
                 self.assertIs(config["keep_warm"], False)
