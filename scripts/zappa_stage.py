@@ -6,6 +6,7 @@ zip goes up as a direct upload (50 MB limit). So, with Zappa's own objects:
     python -m scripts.zappa_stage prepare STAGE ZIP      roles + bucket + upload; prints the URL
     python -m scripts.zappa_stage deployed STAGE         exit 0 when the function exists
     python -m scripts.zappa_stage verify STAGE           what a deploy must have created
+    python -m scripts.zappa_stage function-url STAGE     the Function URL on the SnapStart alias
     python -m scripts.zappa_stage check-policy STAGE [FILE]
                                                          the role's policy: own logs and secrets
 
@@ -15,10 +16,13 @@ Run from the repository root with a venv that has Zappa and boto3 (build/venv or
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
 import json
 import os
 import re
 import sys
+import urllib.parse
 from pathlib import Path
 
 import botocore.exceptions
@@ -58,8 +62,11 @@ def deployed(stage: str) -> int:
     return 0
 
 
-def verify(stage: str) -> int:
-    """Check the function, its settings, REST API, daily rule and Function URL; print them."""
+def verify(stage: str, requests: str | None = None) -> int:
+    """Check the function, its settings, REST API, daily rule and Function URL; print them.
+
+    ``requests``: moto_server's recording of the deploy, for what moto does not keep.
+    """
     cli = load(stage)
     zappa = cli.zappa
     problems = []
@@ -95,7 +102,20 @@ def verify(stage: str) -> int:
     if any("keep_warm" in name for name in schedules):
         problems.append("a keep_warm rule exists although keep_warm is off")
 
-    url = zappa.lambda_client.get_function_url_config(FunctionName=cli.lambda_name)
+    alias = zappa.lambda_client.get_alias(FunctionName=cli.lambda_name, Name=SNAPSTART_ALIAS)
+    print(f"alias {SNAPSTART_ALIAS} -> version {alias['FunctionVersion']}")
+    if alias["FunctionVersion"] == "$LATEST":
+        problems.append("the SnapStart alias points at $LATEST, which SnapStart never snapshots")
+    uri = zappa.apigateway_client.get_integration(
+        restApiId=api_id, resourceId=_proxy_resource(zappa, api_id), httpMethod="ANY"
+    )["uri"]
+    print(f"API Gateway integration: {uri}")
+    if not uri.endswith(f":{SNAPSTART_ALIAS}/invocations"):
+        problems.append("API Gateway does not invoke the SnapStart alias")
+
+    url = zappa.lambda_client.get_function_url_config(
+        FunctionName=cli.lambda_name, Qualifier=SNAPSTART_ALIAS
+    )
     cors = url.get("Cors")
     print(f"function URL: {url['FunctionUrl']} (auth {url['AuthType']}, CORS {cors or 'none'})")
     if cors and any(
@@ -127,9 +147,97 @@ def verify(stage: str) -> int:
         remote_env=cli.stage_config["remote_env"],
     )
 
+    if requests:
+        problems += asked_for(Path(requests), cli.lambda_name)
     for problem in problems:
         print(f"PROBLEM: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+SNAPSTART_ALIAS = "snapstart"  # the alias Zappa keeps on the newest snapshotted version
+
+
+def asked_for(recording: Path, name: str) -> list[str]:
+    """What the deploy asked of Lambda, from moto_server's recording: SnapStart on published
+    versions, the alias, and the Function URL moved onto it. moto accepts both settings but
+    reads back neither."""
+    calls = []
+    for line in recording.read_text().splitlines():
+        call = json.loads(line)
+        body = call.get("body") or ""
+        if call.get("body_encoded"):
+            body = base64.b64decode(body).decode(errors="replace")
+        # Functions may be named by their ARN: compare by name.
+        path = urllib.parse.unquote(call["url"].split("/", 3)[-1])
+        path = re.sub(r"arn:aws:lambda:[^/:]+:\d+:function:", "", path)
+        calls.append((call["method"], path, body))
+
+    def body_of(text):
+        try:
+            return json.loads(text or "{}")
+        except ValueError:
+            return {}
+
+    wanted = {
+        "SnapStart on published versions": lambda m, u, b: (
+            m == "POST"
+            and u == "2015-03-31/functions"
+            and body_of(b).get("SnapStart") == {"ApplyOn": "PublishedVersions"}
+        ),
+        f"the {SNAPSTART_ALIAS} alias": lambda m, u, b: (
+            m == "POST"
+            and u == f"2015-03-31/functions/{name}/aliases"
+            and body_of(b).get("Name") == SNAPSTART_ALIAS
+        ),
+        "the unqualified Function URL deleted": lambda m, u, b: (
+            m == "DELETE" and u == f"2021-10-31/functions/{name}/url"
+        ),
+        f"a Function URL on {SNAPSTART_ALIAS}": lambda m, u, b: (
+            m == "POST" and u == f"2021-10-31/functions/{name}/url?Qualifier={SNAPSTART_ALIAS}"
+        ),
+    }
+    problems = []
+    for what, matches in wanted.items():
+        found = any(matches(*call) for call in calls)
+        print(f"asked for {what}: {'yes' if found else 'NO'}")
+        if not found:
+            problems.append(f"the deploy did not ask for {what}")
+    return problems
+
+
+def _proxy_resource(zappa, api_id: str) -> str:
+    resources = zappa.apigateway_client.get_resources(restApiId=api_id, limit=500)["items"]
+    return next(item["id"] for item in resources if item["path"] == "/{proxy+}")
+
+
+def function_url(stage: str) -> int:
+    """Serve the Function URL from the SnapStart alias: Zappa makes it on the unqualified
+    function, which runs ``$LATEST`` (never snapshotted) with a cold start on every instance."""
+    cli = load(stage)
+    lam = cli.zappa.lambda_client
+    config = cli.function_url_config
+    with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+        lam.delete_function_url_config(FunctionName=cli.lambda_name)
+    try:
+        lam.get_function_url_config(FunctionName=cli.lambda_name, Qualifier=SNAPSTART_ALIAS)
+    except lam.exceptions.ResourceNotFoundException:
+        url = lam.create_function_url_config(
+            FunctionName=cli.lambda_name,
+            Qualifier=SNAPSTART_ALIAS,
+            AuthType=config["authorizer"],
+        )["FunctionUrl"]
+        print(f"function URL on {SNAPSTART_ALIAS}: {url}")
+    if config["authorizer"] == "NONE":
+        with contextlib.suppress(lam.exceptions.ResourceConflictException):
+            lam.add_permission(
+                FunctionName=cli.lambda_name,
+                Qualifier=SNAPSTART_ALIAS,
+                StatementId="FunctionURLAllowPublicAccess",
+                Action="lambda:InvokeFunctionUrl",
+                Principal="*",
+                FunctionUrlAuthType="NONE",
+            )
+    return 0
 
 
 def policy_problems(policy: dict, *, region: str, lambda_name: str, remote_env: str) -> list[str]:
@@ -179,9 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     prepare_command.add_argument("zip")
     for name, text in (
         ("deployed", "exit 0 when the function exists"),
-        ("verify", "check a deploy"),
+        ("function-url", "the Function URL on the SnapStart alias"),
     ):
         commands.add_parser(name, help=text).add_argument("stage")
+    verify_command = commands.add_parser("verify", help="check a deploy")
+    verify_command.add_argument("stage")
+    verify_command.add_argument("--requests", help="moto_server's recording of the deploy")
     policy_command = commands.add_parser("check-policy", help="the execution role's policy")
     policy_command.add_argument("stage")
     policy_command.add_argument("file", nargs="?")
@@ -190,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         return prepare(args.stage, args.zip)
     if args.command == "check-policy":
         return check_policy(args.stage, args.file)
-    return {"deployed": deployed, "verify": verify}[args.command](args.stage)
+    if args.command == "verify":
+        return verify(args.stage, args.requests)
+    return {"deployed": deployed, "function-url": function_url}[args.command](args.stage)
 
 
 if __name__ == "__main__":
