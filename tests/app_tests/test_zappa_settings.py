@@ -109,3 +109,14 @@ class ZappaSettingsTests(unittest.TestCase):
                     config["function_url_config"], {"authorizer": "NONE", "cors": False}
                 )
                 self.assertGreater(config["lambda_concurrency"], 0)
+
+    def test_both_stages_snapshot_published_versions_and_start_django_in_the_init_phase(self):
+        for name in ("dev", "production"):
+            with self.subTest(stage=name):
+                config = stage(name)
+                self.assertEqual(config["snap_start"], "PublishedVersions")
+                self.assertNotIn("provisioned_concurrency", config)
+                self.assertEqual(
+                    config["aws_environment_variables"],
+                    {"INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true"},
+                )

@@ -3,6 +3,7 @@ moto_server on 127.0.0.1: for the package's system test and the cold-start bench
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -13,7 +14,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from tests.support import lambda_harness
+from tests.support import PASSWORD, lambda_harness
 from tests.support.live_server import ROOT, fresh_database, wait_until_it_answers
 
 BUILD = ROOT / "build"
@@ -126,3 +127,74 @@ class FunctionStage:
         self.moto.wait(timeout=30)
         for folder in self._folders:
             folder.cleanup()
+
+
+# Runs in the unzipped package: init, snapshot hooks, then forked copies (CRIU cannot
+# checkpoint on these machines; fork is the snapshot's stand-in).
+SNAPSTART_CHILD = r"""
+import base64, json, os, sys, time
+started = time.perf_counter()
+import handler
+init_ms = (time.perf_counter() - started) * 1000
+import snapshot_restore_py as registry
+from django.db import connections
+open_after_init = [c.alias for c in connections.all() if c.connection is not None]
+for hook, args, kwargs in reversed(registry.get_before_snapshot()):
+    hook(*args, **kwargs)
+open_at_snapshot = [c.alias for c in connections.all() if c.connection is not None]
+events = json.loads(sys.stdin.read())
+copies = []
+for event in events:
+    reader, writer = os.pipe()
+    if os.fork() == 0:
+        os.close(reader)
+        restored = time.perf_counter()
+        for hook, args, kwargs in registry.get_after_restore():
+            hook(*args, **kwargs)
+        response = handler.lambda_handler(event, None)
+        answered = time.perf_counter()
+        body = json.loads(response["body"])
+        warm = time.perf_counter()
+        handler.lambda_handler(event, None)
+        out = {"status": response["statusCode"], "body": body,
+               "restore_to_response_ms": (answered - restored) * 1000,
+               "warm_ms": (time.perf_counter() - warm) * 1000}
+        os.write(writer, json.dumps(out).encode())
+        os._exit(0)
+    os.close(writer)
+    data = b""
+    while chunk := os.read(reader, 65536):
+        data += chunk
+    os.wait()
+    copies.append(json.loads(data))
+print(json.dumps({"init_ms": init_ms, "open_after_init": open_after_init,
+                  "open_at_snapshot": open_at_snapshot, "copies": copies}))
+"""
+
+
+def snapstart_rehearsal(zip_path: Path, copies: int = 3) -> dict:
+    """SnapStart offline: one process does the init phase, runs the before-snapshot hooks,
+    then forks ``copies`` restored copies that run the after-restore hooks and log in once."""
+    with FunctionStage("snapstart") as stage:
+        stage.manage(
+            "createsuperuser",
+            "--noinput",
+            DJANGO_SUPERUSER_EMAIL="snap@example.com",
+            DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+        )
+        task, env = stage.unpacked(zip_path)
+        body = json.dumps({"email": "snap@example.com", "password": PASSWORD})
+        login = lambda_harness.api_gateway_event(
+            "POST", "/api/login/", "", {"Content-Type": "application/json"}, body, "dev"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", SNAPSTART_CHILD],
+            input=json.dumps([login] * copies),
+            cwd=task,
+            env={**env, "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
