@@ -18,6 +18,7 @@ class TokenUser:
     def __init__(self, claims: tokens.AccessClaims) -> None:
         self.claims = claims
         self.id = self.pk = claims.user_id
+        self.session_id = claims.session_id
 
     def __str__(self) -> str:
         return f"user {self.id}"

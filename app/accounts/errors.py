@@ -29,6 +29,24 @@ class RegistrationThrottled(Throttled, AccountsError):
     default_message = "Too many registrations from this address."
 
 
+class SessionNotFound(AccountsError):
+    status = 404
+    code = "not_found"
+    default_message = "No such session."
+
+
+class WrongPassword(FieldError, AccountsError):
+    code = "wrong_password"
+    default_message = "The current password is wrong."
+    field = "current_password"
+
+
+class PasswordRejected(FieldError, AccountsError):
+    code = "password_rejected"
+    default_message = "This password is not allowed."
+    field = "new_password"
+
+
 class InvalidAccessToken(Unauthorized, AccountsError):
     code = "invalid_token"
     default_message = "The access token is invalid."

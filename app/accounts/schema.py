@@ -23,6 +23,8 @@ from app.accounts.errors import (
     LoginThrottled,
     RefreshTokenExpired,
     RegistrationThrottled,
+    SessionNotFound,
+    WrongPassword,
 )
 from app.accounts.serializers import ErrorSerializer
 from app.errors import DomainError, FieldError, Throttled
@@ -112,6 +114,18 @@ _SESSION_LINKS = {
             "logout",
             "End the session.",
             requestBody={"refresh_token": "$response.body#/refresh_token"},
+        ),
+        "ListSessions": _link("sessions_list", "See your sessions.", parameters=_BEARER),
+        "LogOutEverywhere": _link("logout_all", "End every session.", parameters=_BEARER),
+    },
+    ("/api/sessions/", "get", "200"): {
+        "EndSession": _link(
+            "session_end",
+            "End the newest session.",
+            parameters={
+                "path.session_id": "$response.body#/0/id",
+                "header.Authorization": "$request.header.Authorization",
+            },
         ),
     },
 }
@@ -265,6 +279,70 @@ ME_PARTIAL_UPDATE = extend_schema(
 )
 
 
+EXAMPLE_SESSION = {
+    "id": "3f1c2d8e-5b7a-4c21-9f0e-8a6d4b2c1e90",
+    "created_at": "2026-11-24T08:00:00Z",
+    "last_used_at": "2026-11-24T08:30:00Z",
+    "expires_at": "2027-02-22T08:00:00Z",
+    "user_agent": "Mozilla/5.0",
+    "ip_address": "203.0.113.7",
+    "current": True,
+}
+SESSIONS = extend_schema(
+    operation_id="sessions_list",
+    summary="List your live sessions, newest first",
+    description="A session is one login and the refresh tokens it rotates through.",
+    responses={200: serializers.SessionSerializer(many=True), 401: UNAUTHORIZED},
+    examples=[OpenApiExample("sessions", value=[EXAMPLE_SESSION], response_only=True)],
+)
+SESSION_END = extend_schema(
+    operation_id="session_end",
+    summary="End one of your sessions: its refresh tokens stop working",
+    description="Its access tokens live out their lifetime (30 s by default).",
+    responses={
+        204: None,
+        401: UNAUTHORIZED,
+        404: error("Not a session of yours (the same answer for any other id).", SessionNotFound),
+    },
+)
+LOGOUT_ALL = extend_schema(
+    operation_id="logout_all",
+    summary="Log out of every session",
+    request=None,
+    responses={200: serializers.LogoutSerializer, 401: UNAUTHORIZED},
+    examples=[
+        OpenApiExample(
+            "logged out everywhere",
+            value={"success": "User logged out of every session."},
+            response_only=True,
+        )
+    ],
+)
+PASSWORD_CHANGE = extend_schema(
+    operation_id="password_change",
+    summary="Change your password: every other session ends",
+    description=(
+        "A wrong current password counts toward the failed-login throttle. The answer is a "
+        "fresh pair for the session that made the change."
+    ),
+    request=serializers.PasswordChangeSerializer,
+    responses={
+        200: serializers.TokenPairSerializer,
+        400: field_error(WrongPassword),
+        401: UNAUTHORIZED,
+        429: error("Too many wrong passwords (with `Retry-After`).", LoginThrottled),
+    },
+    examples=[
+        OpenApiExample(
+            "change",
+            value={"current_password": EXAMPLE_PASSWORD, "new_password": "another-long-phrase"},
+            request_only=True,
+        ),
+        OpenApiExample("tokens", value=EXAMPLE_PAIR, response_only=True),
+    ],
+)
+
+
 def _describe(view: str, **methods) -> None:
     """Register how the view class at dotted path ``view`` is described, method by method."""
 
@@ -292,3 +370,7 @@ _describe("app.accounts.views.LoginView", post=LOGIN)
 _describe("app.accounts.views.RefreshView", post=REFRESH)
 _describe("app.accounts.views.LogoutView", post=LOGOUT)
 _describe("app.accounts.views.MeView", get=ME_READ, put=ME_UPDATE, patch=ME_PARTIAL_UPDATE)
+_describe("app.accounts.views.LogoutAllView", post=LOGOUT_ALL)
+_describe("app.accounts.views.SessionsView", get=SESSIONS)
+_describe("app.accounts.views.SessionView", delete=SESSION_END)
+_describe("app.accounts.views.PasswordView", post=PASSWORD_CHANGE)

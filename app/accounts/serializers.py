@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from app.accounts import tokens
 from app.accounts.emails import InvalidEmail, canonical_email
-from app.accounts.models import User
+from app.accounts.models import Session, User
 
 
 class _StringOnly:
@@ -103,6 +103,35 @@ class RefreshTokenSerializer(serializers.Serializer):
 class ProfileUpdateSerializer(serializers.Serializer):
     username = StrictCharField(max_length=150, required=False, allow_blank=True)
     email = EmailAddressField(max_length=254, required=False)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    current_password = _password_field()
+    # Django's validators judge it in the service, against the user's own attributes.
+    new_password = _password_field(min_length=8)
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    """A session as its user sees it: never a token or a digest."""
+
+    current = serializers.SerializerMethodField(
+        help_text="Whether the access token of this request belongs to this session."
+    )
+
+    class Meta:
+        model = Session
+        fields = [
+            "id",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "user_agent",
+            "ip_address",
+            "current",
+        ]
+
+    def get_current(self, session) -> bool:
+        return str(session.pk) == self.context.get("session_id")
 
 
 class RegisteredUserSerializer(serializers.ModelSerializer):

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from constance.utils import get_values_for_keys
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
@@ -27,8 +28,11 @@ from app.accounts.errors import (
     InvalidAccessToken,
     InvalidCredentials,
     InvalidRefreshToken,
+    PasswordRejected,
     RefreshTokenExpired,
     RefreshTokenReused,
+    SessionNotFound,
+    WrongPassword,
 )
 from app.accounts.models import RefreshToken, Session, User
 
@@ -200,11 +204,88 @@ def end_user_sessions(*, user_id: int, now: datetime | None = None) -> int:
         return _end_sessions(Session.objects.filter(user_id=user_id), now=now or timezone.now())
 
 
+@receiver(pre_save, sender=User, dispatch_uid="accounts.note_password_changes")
+def _note_password_change(sender, instance: User, **kwargs) -> None:
+    # set_password() keeps the new password in _password until save(): remember it here.
+    instance._password_changed = instance._password is not None
+
+
 @receiver(post_save, sender=User, dispatch_uid="accounts.end_sessions_of_inactive_users")
-def _end_sessions_of_inactive_user(sender, instance: User, **kwargs) -> None:
-    # Deactivation ends every session, so reactivating an account revives none of them.
-    if not instance.is_active:
-        end_user_sessions(user_id=instance.pk)
+def _end_sessions_of_inactive_user(sender, instance: User, created: bool, **kwargs) -> None:
+    # Deactivation ends every session, so reactivating an account revives none of them; a new
+    # password (the admin's form, the API) ends every session but the one that changed it.
+    if not instance.is_active or (instance._password_changed and not created):
+        sessions = Session.objects.filter(user_id=instance.pk)
+        keep = getattr(instance, "_keep_session", None)
+        if keep is not None and instance.is_active:
+            sessions = sessions.exclude(pk=keep)
+        with transaction.atomic():
+            _end_sessions(sessions, now=timezone.now())
+
+
+def live_sessions(*, user_id: int, now: datetime | None = None) -> list[Session]:
+    """The user's sessions that can still be refreshed, newest first."""
+    now = now or timezone.now()
+    return list(
+        Session.objects.filter(user_id=user_id, revoked_at=None, expires_at__gt=now).order_by(
+            "-created_at"
+        )
+    )
+
+
+def end_own_session(*, user_id: int, session_id: UUID, now: datetime | None = None) -> None:
+    """End one of the user's sessions; ``SessionNotFound`` for anyone else's or an unknown one."""
+    with transaction.atomic():
+        sessions = Session.objects.filter(pk=session_id, user_id=user_id)
+        if not sessions.exists():
+            raise SessionNotFound()
+        _end_sessions(sessions, now=now or timezone.now())
+
+
+def change_password(
+    *,
+    user_id: int,
+    session_id: str | None,
+    current_password: str,
+    new_password: str,
+    address: str | None = None,
+    now: datetime | None = None,
+) -> TokenPair:
+    """Check the current password (a wrong one counts toward the login throttle), set the new
+    one, end every other session, and return a fresh pair for the caller's session."""
+    now = now or timezone.now()
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise InvalidAccessToken("The user of this token is inactive or no longer exists.")
+    if (
+        authenticate_throttled(
+            email=user.email, password=current_password, address=address, now=now
+        )
+        is None
+    ):
+        raise WrongPassword()
+    try:
+        password_validation.validate_password(new_password, user=user)
+    except DjangoValidationError as error:
+        raise PasswordRejected(" ".join(error.messages)) from None
+    limits = lifetimes()
+    with transaction.atomic():
+        user.set_password(new_password)
+        user._keep_session = session_id
+        user.save(update_fields=["password"])
+        session = (
+            Session.objects.select_for_update()
+            .filter(pk=session_id, user_id=user_id, revoked_at=None, expires_at__gt=now)
+            .first()
+            if session_id
+            else None
+        )
+        if session is None:
+            raise InvalidAccessToken("The session of this token has ended.")
+        # The session's live refresh token was issued before the change: it goes (shown again
+        # it is unknown, a 401 that ends nothing), the caller gets a fresh one.
+        RefreshToken.objects.filter(session=session, used_at=None).delete()
+        return _issue_pair(session=session, limits=limits, now=now)
 
 
 def get_profile(*, user_id: int) -> User:
@@ -266,7 +347,7 @@ def _issue_pair(*, session: Session, limits: Lifetimes, now: datetime) -> TokenP
         expires_at=min(now + limits.refresh, session.expires_at),
     )
     access_token = tokens.issue_access_token(
-        user_id=session.user_id, lifetime=limits.access, now=now
+        user_id=session.user_id, lifetime=limits.access, now=now, session_id=str(session.pk)
     )
     return TokenPair(access_token=access_token, refresh_token=refresh_token)
 

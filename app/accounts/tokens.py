@@ -33,10 +33,14 @@ class AccessClaims:
     issued_at: datetime
     expires_at: datetime
     jti: str
+    session_id: str | None = None
 
 
-def issue_access_token(*, user_id: int, lifetime: timedelta, now: datetime) -> str:
-    """Sign an access token for ``user_id``, valid from ``now`` for ``lifetime``."""
+def issue_access_token(
+    *, user_id: int, lifetime: timedelta, now: datetime, session_id: str | None = None
+) -> str:
+    """Sign an access token for ``user_id``, valid from ``now`` for ``lifetime``; ``sid`` names
+    the session it was issued in (OpenID Connect's claim name)."""
     issued_at = int(now.timestamp())
     claims = {
         "token_type": ACCESS_TOKEN_TYPE,
@@ -46,6 +50,8 @@ def issue_access_token(*, user_id: int, lifetime: timedelta, now: datetime) -> s
         "exp": issued_at + int(lifetime.total_seconds()),
         "jti": uuid.uuid4().hex,
     }
+    if session_id is not None:
+        claims["sid"] = str(session_id)
     return jwt.encode(claims, settings.JWT_SIGNING_KEY, algorithm=ALGORITHM)
 
 
@@ -95,8 +101,15 @@ def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
     # one was not made by us with today's settings (a leaked key, or a forged claim).
     if expires_at - issued_at > settings.ACCESS_TOKEN_MAX_LIFETIME:
         raise InvalidAccessToken("Token lifetime is longer than allowed.")
+    session_id = claims.get("sid")
+    if session_id is not None and not isinstance(session_id, str):
+        raise InvalidAccessToken("Token claims are malformed.")
     return AccessClaims(
-        user_id=user_id, issued_at=issued_at, expires_at=expires_at, jti=claims["jti"]
+        user_id=user_id,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        jti=claims["jti"],
+        session_id=session_id,
     )
 
 

@@ -55,7 +55,8 @@ class ApiRootView(PublicAPIView):
     """``/api/``: the endpoints, linked; the browsable API's front page."""
 
     def get(self, request):
-        names = ["register", "login", "refresh", "logout", "me"]
+        names = ["register", "login", "refresh", "logout", "logout-all", "me", "password"]
+        names.append("sessions")
         return Response({name: reverse(name, request=request) for name in names})
 
 
@@ -100,6 +101,39 @@ class LogoutView(PublicAPIView):
         incoming.is_valid(raise_exception=True)
         services.log_out(**incoming.validated_data)
         return Response(serializers.LogoutSerializer({"success": "User logged out."}).data)
+
+
+class LogoutAllView(ApiView):
+    def post(self, request):
+        services.end_user_sessions(user_id=request.user.id)
+        message = {"success": "User logged out of every session."}
+        return Response(serializers.LogoutSerializer(message).data)
+
+
+class SessionsView(ApiView):
+    def get(self, request):
+        sessions = services.live_sessions(user_id=request.user.id)
+        context = {"session_id": request.user.session_id}
+        return Response(serializers.SessionSerializer(sessions, many=True, context=context).data)
+
+
+class SessionView(ApiView):
+    def delete(self, request, session_id):
+        services.end_own_session(user_id=request.user.id, session_id=session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordView(ApiView):
+    def post(self, request):
+        incoming = serializers.PasswordChangeSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        pair = services.change_password(
+            **incoming.validated_data,
+            user_id=request.user.id,
+            session_id=request.user.session_id,
+            address=client_address(request),
+        )
+        return Response(serializers.TokenPairSerializer(pair).data)
 
 
 class MeView(ApiView):

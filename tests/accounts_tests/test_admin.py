@@ -103,6 +103,33 @@ class AdminTests(TestCase):
             services.rotate(refresh_token=pair.refresh_token)
 
 
+class AdminPasswordTests(TestCase):
+    def test_a_password_set_in_the_admin_ends_every_session_of_that_user(self):
+        admin_user = User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
+        self.client.force_login(admin_user)
+        user = make_user()
+        pairs = [services.login(email="user@example.com", password=PASSWORD) for _ in range(2)]
+        response = self.client.post(
+            reverse("admin:auth_user_password_change", args=[user.pk]),
+            {
+                "password1": "a-new-long-phrase-7",
+                "password2": "a-new-long-phrase-7",
+                "usable_password": "true",
+            },
+        )
+        self.assertEqual(response.status_code, 302, response.content[:2000])
+        for pair in pairs:
+            with self.subTest(pair=pair.refresh_token), self.assertRaises(InvalidRefreshToken):
+                services.rotate(refresh_token=pair.refresh_token)
+
+    def test_saving_a_user_without_a_new_password_ends_no_session(self):
+        user = make_user()
+        pair = services.login(email="user@example.com", password=PASSWORD)
+        user.username = "Renamed"
+        user.save()
+        services.rotate(refresh_token=pair.refresh_token)
+
+
 class ConstanceAdminTests(TestCase):
     def setUp(self):
         self.admin = User.objects.create_superuser(email="admin@example.com", password=PASSWORD)

@@ -5,7 +5,17 @@ from django.urls import reverse
 
 from tests.support.http import static_assets
 
-ENDPOINTS = ["/api/register/", "/api/login/", "/api/refresh/", "/api/logout/", "/api/me/"]
+ENDPOINTS = [
+    "/api/register/",
+    "/api/login/",
+    "/api/refresh/",
+    "/api/logout/",
+    "/api/logout/all/",
+    "/api/me/",
+    "/api/me/password/",
+    "/api/sessions/",
+    "/api/sessions/{session_id}/",
+]
 
 
 class SchemaTests(TestCase):
@@ -14,7 +24,7 @@ class SchemaTests(TestCase):
         self.assertEqual(response.status_code, 200)
         self.schema = response.json()
 
-    def test_schema_lists_exactly_the_five_endpoints(self):
+    def test_schema_lists_exactly_the_api_endpoints(self):
         self.assertEqual(sorted(self.schema["paths"]), sorted(ENDPOINTS))
 
     def test_schema_declares_bearer_auth_for_me_only(self):
@@ -84,6 +94,14 @@ class SchemaFindingsTests(TestCase):
             }
 
         self.assertEqual(links("/api/register/", "201"), {"LogIn": "login"})
-        expected = {"ReadProfile": "me_read", "Refresh": "refresh", "LogOut": "logout"}
+        expected = {
+            "ReadProfile": "me_read",
+            "Refresh": "refresh",
+            "LogOut": "logout",
+            "ListSessions": "sessions_list",
+            "LogOutEverywhere": "logout_all",
+        }
         self.assertEqual(links("/api/login/", "200"), expected)
         self.assertEqual(links("/api/refresh/", "200"), expected)
+        end = self.schema["paths"]["/api/sessions/"]["get"]["responses"]["200"]["links"]
+        self.assertEqual(end["EndSession"]["operationId"], "session_end")

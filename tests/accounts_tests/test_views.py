@@ -492,10 +492,157 @@ class MalformedRequestTests(ApiTestCase):
 
     def test_the_api_root_lists_every_endpoint(self):
         response = self.client.get(reverse("api-root"), HTTP_ACCEPT="application/json")
+        names = ["register", "login", "refresh", "logout", "logout-all", "me", "password"]
+        expected = {name: f"http://testserver{reverse(name)}" for name in [*names, "sessions"]}
+        self.assertEqual(response.json(), expected)
+
+
+class SessionsApiTests(ApiTestCase):
+    def setUp(self):
+        self.user = make_user()
+        self.first = self.login()
+        self.second = self.login()
+        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.second['access_token']}")
+
+    def test_access_tokens_name_their_session_as_sid(self):
+        claims = jwt.decode(self.second["access_token"], options={"verify_signature": False})
+        session = Session.objects.get(
+            tokens__digest=tokens.refresh_token_digest(self.second["refresh_token"])
+        )
+        self.assertEqual(claims["sid"], str(session.pk))
+
+    def test_listing_shows_the_callers_live_sessions_newest_first_and_which_is_current(self):
+        make_user(email="other@example.com")
+        self.login(email="other@example.com")
+        self.post("logout", {"refresh_token": self.first["refresh_token"]})
+        self.login()
+        response = self.client.get(reverse("sessions"))
+        self.assertEqual(response.status_code, 200)
+        sessions = response.json()
+        self.assertEqual(len(sessions), 2)
         self.assertEqual(
-            response.json(),
+            set(sessions[0]),
             {
-                name: f"http://testserver{reverse(name)}"
-                for name in ("register", "login", "refresh", "logout", "me")
+                "id",
+                "created_at",
+                "last_used_at",
+                "expires_at",
+                "user_agent",
+                "ip_address",
+                "current",
             },
         )
+        self.assertEqual([each["current"] for each in sessions], [False, True])
+        self.assertGreaterEqual(sessions[0]["created_at"], sessions[1]["created_at"])
+        self.assertNotIn(self.second["refresh_token"], response.content.decode())
+
+    def test_ending_one_session_stops_its_refresh_token_and_leaves_the_others(self):
+        first = Session.objects.get(
+            tokens__digest=tokens.refresh_token_digest(self.first["refresh_token"])
+        )
+        response = self.client.delete(reverse("session", args=[first.pk]))
+        self.assertEqual(response.status_code, 204)
+        self.assertError(
+            self.post("refresh", {"refresh_token": self.first["refresh_token"]}),
+            401,
+            "invalid_refresh_token",
+        )
+        self.assertEqual(
+            self.post("refresh", {"refresh_token": self.second["refresh_token"]}).status_code, 200
+        )
+
+    def test_another_users_session_or_an_unknown_one_is_the_same_404(self):
+        make_user(email="other@example.com")
+        theirs = self.login(email="other@example.com")
+        session = Session.objects.get(
+            tokens__digest=tokens.refresh_token_digest(theirs["refresh_token"])
+        )
+        foreign = self.client.delete(reverse("session", args=[session.pk]))
+        unknown = self.client.delete(
+            reverse("session", args=["00000000-0000-4000-8000-000000000000"])
+        )
+        self.assertError(foreign, 404, "not_found")
+        self.assertEqual(foreign.content, unknown.content)
+        self.assertEqual(
+            self.post("refresh", {"refresh_token": theirs["refresh_token"]}).status_code, 200
+        )
+
+    def test_logout_everywhere_ends_every_session_of_the_caller(self):
+        response = self.client.post(reverse("logout-all"))
+        self.assertEqual(response.json(), {"success": "User logged out of every session."})
+        for pair in (self.first, self.second):
+            with self.subTest(pair=pair["refresh_token"]):
+                self.assertEqual(
+                    self.post("refresh", {"refresh_token": pair["refresh_token"]}).status_code, 401
+                )
+
+    def test_the_session_endpoints_need_a_bearer_token(self):
+        self.client.credentials()
+        for response in (
+            self.client.get(reverse("sessions")),
+            self.client.post(reverse("logout-all")),
+            self.client.delete(reverse("session", args=["00000000-0000-4000-8000-000000000000"])),
+        ):
+            with self.subTest(path=response.wsgi_request.path):
+                self.assertError(response, 401, "not_authenticated")
+
+
+class PasswordChangeTests(ApiTestCase):
+    def setUp(self):
+        self.user = make_user()
+        self.other = self.login()
+        self.mine = self.login()
+        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.mine['access_token']}")
+
+    def change(self, current=PASSWORD, new="another-long-phrase-42"):
+        return self.post("password", {"current_password": current, "new_password": new})
+
+    def test_a_change_ends_every_other_session_and_keeps_the_caller_logged_in(self):
+        response = self.change()
+        self.assertEqual(response.status_code, 200, response.content)
+        fresh = response.json()
+        self.assertEqual(response["Cache-Control"], "no-store")
+        for old in (self.other, self.mine):
+            with self.subTest(old=old["refresh_token"]):
+                self.assertEqual(
+                    self.post("refresh", {"refresh_token": old["refresh_token"]}).status_code, 401
+                )
+        self.assertEqual(
+            self.post("refresh", {"refresh_token": fresh["refresh_token"]}).status_code, 200
+        )
+        self.assertEqual(
+            self.post("login", {"email": "user@example.com", "password": PASSWORD}).status_code, 401
+        )
+        self.login(password="another-long-phrase-42")
+
+    @override_settings(LOGIN_THROTTLE={"window_seconds": 300, "per_email": 2, "per_address": 50})
+    def test_a_wrong_current_password_is_400_and_counts_toward_the_login_throttle(self):
+        for _ in range(2):
+            self.assertFieldError(
+                self.change(current="not-the-password"), "current_password", "wrong_password"
+            )
+        self.assertError(self.change(), 429, "throttled")
+        self.assertEqual(
+            self.post("login", {"email": "user@example.com", "password": PASSWORD}).status_code, 429
+        )
+
+    def test_a_new_password_the_validators_refuse_is_400_and_changes_nothing(self):
+        self.assertFieldError(self.change(new="password"), "new_password", "password_rejected")
+        self.assertEqual(
+            self.post("refresh", {"refresh_token": self.other["refresh_token"]}).status_code, 200
+        )
+
+
+class PasswordPolicyTests(ApiTestCase):
+    @override_settings(
+        AUTH_PASSWORD_VALIDATORS=[
+            {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"}
+        ]
+    )
+    def test_the_basic_policy_accepts_the_example_password_as_written(self):
+        response = self.post("register", {"password": "password", "email": "user@example.com"})
+        self.assertEqual(response.status_code, 201, response.content)
+
+    def test_the_strict_default_refuses_it(self):
+        response = self.post("register", {"password": "password", "email": "user@example.com"})
+        self.assertFieldError(response, "password", "password_too_common")

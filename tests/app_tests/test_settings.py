@@ -131,6 +131,18 @@ class SettingsTests(unittest.TestCase):
             ],
         )
 
+    def test_the_password_policy_is_strict_by_default_and_basic_keeps_the_length_only(self):
+        code = (
+            "import app.settings as s; "
+            "print([v['NAME'].rsplit('.', 1)[1] for v in s.AUTH_PASSWORD_VALIDATORS])"
+        )
+        strict = load_settings(code=code, **KEYS).stdout.strip()
+        basic = load_settings(code=code, PASSWORD_POLICY="basic", **KEYS).stdout.strip()
+        self.assertEqual(len(eval(strict)), 4)
+        self.assertEqual(basic, "['MinimumLengthValidator']")
+        wrong = load_settings(code=code, PASSWORD_POLICY="lax", **KEYS)
+        self.assertIn("PASSWORD_POLICY must be strict or basic", wrong.stderr)
+
     def test_production_trusts_api_gateways_forwarded_proto_and_hsts_extras_are_opt_in(self):
         code = (
             "import app.settings as s; print(s.SECURE_PROXY_SSL_HEADER, "

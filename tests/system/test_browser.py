@@ -1,7 +1,7 @@
 """A real browser (Debian's Chromium, driven by Playwright) on every page we serve.
 
 0. The front door at / links the docs and walks through register, login, me, refresh, logout.
-1. Swagger UI at /api/docs/ lists the five endpoints; "Try it out" registers and logs in,
+1. Swagger UI at /api/docs/ lists every endpoint; "Try it out" registers and logs in,
    "Authorize" takes the access token, and GET /api/me/ shows the user.
 2. The admin: log in, open the Constance page, change ACCESS_TOKEN_LIFETIME; a login made
    afterwards gets a token whose exp - iat is the new value.
@@ -39,7 +39,17 @@ FLAGS = [
     "--disable-sync",
 ]
 ADMIN = "admin@example.com"
-ENDPOINTS = ["/api/register/", "/api/login/", "/api/refresh/", "/api/logout/", "/api/me/"]
+ENDPOINTS = [
+    "/api/register/",
+    "/api/login/",
+    "/api/refresh/",
+    "/api/logout/",
+    "/api/logout/all/",
+    "/api/me/",
+    "/api/me/password/",
+    "/api/sessions/",
+    "/api/sessions/{session_id}/",
+]
 SCREENSHOTS = ROOT / "build"
 # Loads our Content-Security-Policy refuses on purpose: ReDoc's footer always asks its CDN for
 # a logo and hides it when that fails. Nothing else may be refused.
