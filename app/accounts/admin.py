@@ -3,7 +3,9 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from app.accounts import services
 from app.accounts.models import RefreshToken, Session, User
@@ -25,6 +27,8 @@ class UserEditForm(UserChangeForm):
 class UserAdmin(BaseUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
+    actions = ["end_all_sessions"]
+    readonly_fields = ("sessions",)
     list_display = ("email", "username", "is_active", "is_staff", "date_joined", "last_login")
     list_filter = ("is_active", "is_staff", "is_superuser")
     search_fields = ("email", "username")
@@ -37,6 +41,7 @@ class UserAdmin(BaseUserAdmin):
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
+        ("Sessions", {"fields": ("sessions",)}),
     )
     add_fieldsets = (
         (
@@ -47,6 +52,32 @@ class UserAdmin(BaseUserAdmin):
             },
         ),
     )
+
+    @admin.action(description="End every session of the selected users")
+    def end_all_sessions(self, request, queryset):
+        ended = sum(
+            services.end_user_sessions(user_id=pk) for pk in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(request, f"Ended {ended} sessions.", messages.SUCCESS)
+
+    @admin.display(description="sessions")
+    def sessions(self, user):
+        """The user's sessions, newest first, each linked to its page (which can end it)."""
+        rows = format_html_join(
+            "",
+            '<li><a href="{}">{}</a>: {}, last used {}, {}</li>',
+            (
+                (
+                    reverse("admin:accounts_session_change", args=[session.pk]),
+                    session.pk,
+                    session.created_at.strftime("%Y-%m-%d %H:%M"),
+                    session.last_used_at.strftime("%Y-%m-%d %H:%M"),
+                    session.state(),
+                )
+                for session in user.sessions.order_by("-created_at")[:50]
+            ),
+        )
+        return format_html("<ul>{}</ul>", rows) if rows else "none"
 
 
 class StateFilter(admin.SimpleListFilter):

@@ -165,3 +165,27 @@ class ConstanceAdminTests(TestCase):
         response = self.post_lifetimes(access="0", refresh="30 00:00:00")
         self.assertEqual(response.status_code, 200)
         self.assertEqual(config.ACCESS_TOKEN_LIFETIME, 30)
+
+
+class UserSessionsAdminTests(TestCase):
+    def setUp(self):
+        self.client.force_login(
+            User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
+        )
+        self.user = make_user()
+        self.pair = services.login(email="user@example.com", password=PASSWORD)
+
+    def test_the_user_page_lists_the_users_sessions_linked_to_their_pages(self):
+        session = Session.objects.get(user=self.user)
+        page = self.client.get(reverse("admin:accounts_user_change", args=[self.user.pk]))
+        self.assertContains(page, reverse("admin:accounts_session_change", args=[session.pk]))
+        self.assertNotContains(page, self.pair.refresh_token)
+
+    def test_the_user_list_action_ends_every_session_of_the_selected_users(self):
+        response = self.client.post(
+            reverse("admin:accounts_user_changelist"),
+            {"action": "end_all_sessions", "_selected_action": [self.user.pk]},
+        )
+        self.assertEqual(response.status_code, 302)
+        with self.assertRaises(InvalidRefreshToken):
+            services.rotate(refresh_token=self.pair.refresh_token)
