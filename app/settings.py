@@ -76,8 +76,15 @@ DEBUG = env_bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = required_secret("DJANGO_SECRET_KEY")
 # A separate key for access tokens, so that rotating it logs nobody out of the admin.
 JWT_SIGNING_KEY = required_secret("JWT_SIGNING_KEY")
-if JWT_SIGNING_KEY == SECRET_KEY:
-    raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY.")
+# Keys that signed earlier tokens and still verify them, during a rotation (docs/security.md).
+JWT_PREVIOUS_SIGNING_KEYS = env_list("JWT_PREVIOUS_SIGNING_KEYS")
+for _key in [JWT_SIGNING_KEY, *JWT_PREVIOUS_SIGNING_KEYS]:
+    if _key == SECRET_KEY:
+        raise ImproperlyConfigured("No JWT signing key may equal DJANGO_SECRET_KEY.")
+    if len(_key.encode()) < MIN_KEY_LENGTH:
+        raise ImproperlyConfigured(
+            f"JWT signing keys must be at least {MIN_KEY_LENGTH} bytes long."
+        )
 
 
 def aws_hosts(region: str | None) -> list[str]:

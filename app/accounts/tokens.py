@@ -52,7 +52,32 @@ def issue_access_token(
     }
     if session_id is not None:
         claims["sid"] = str(session_id)
-    return jwt.encode(claims, settings.JWT_SIGNING_KEY, algorithm=ALGORITHM)
+    key = settings.JWT_SIGNING_KEY
+    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": key_id(key)})
+
+
+def key_id(key: str) -> str:
+    """The ``kid`` of a signing key (RFC 7515 section 4.1.4): a digest, never the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _verifying_key(token: str) -> str:
+    """The key that may have signed ``token``: by its ``kid`` among the current and previous
+    keys; a token without one only with the current key."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as error:
+        raise InvalidAccessToken(f"Token is invalid: {error}.") from None
+    if kid is None:
+        return settings.JWT_SIGNING_KEY
+    if not isinstance(kid, str):
+        raise InvalidAccessToken("Token header is malformed.")
+    keys = {
+        key_id(key): key for key in [settings.JWT_SIGNING_KEY, *settings.JWT_PREVIOUS_SIGNING_KEYS]
+    }
+    if kid not in keys:
+        raise InvalidAccessToken("Token is signed with an unknown key.")
+    return keys[kid]
 
 
 def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
@@ -63,7 +88,7 @@ def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
     try:
         claims = jwt.decode(
             token,
-            settings.JWT_SIGNING_KEY,
+            _verifying_key(token),
             # RFC 8725 section 3.1: accept exactly the algorithm we sign with, never "none".
             algorithms=[ALGORITHM],
             options={

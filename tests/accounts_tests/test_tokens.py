@@ -1,13 +1,15 @@
 """``app/accounts/tokens.py``: access JWTs and refresh-token digests, with no database."""
 
+import base64
 import hashlib
+import json
 import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
 
 import jwt
 from django.conf import settings
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, override_settings
 
 from app.accounts import tokens
 from app.accounts.errors import InvalidAccessToken
@@ -137,6 +139,40 @@ class AccessTokenTests(SimpleTestCase):
         for label, overrides in cases.items():
             with self.subTest(label), self.assertRaises(InvalidAccessToken):
                 tokens.decode_access_token(sign(claims(**overrides)), now=NOW)
+
+
+OLD_KEY, NEW_KEY = "o" * 40, "n" * 40
+
+
+class SigningKeyRotationTests(SimpleTestCase):
+    def issue(self):
+        return tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
+
+    def test_tokens_name_the_key_that_signed_them_by_its_digest(self):
+        header = jwt.get_unverified_header(self.issue())
+        self.assertEqual(header["kid"], tokens.key_id(settings.JWT_SIGNING_KEY))
+        self.assertNotIn(settings.JWT_SIGNING_KEY[:8], header["kid"])
+
+    def test_a_token_signed_before_a_rotation_passes_until_the_old_key_is_dropped(self):
+        with override_settings(JWT_SIGNING_KEY=OLD_KEY, JWT_PREVIOUS_SIGNING_KEYS=[]):
+            before = self.issue()
+        with override_settings(JWT_SIGNING_KEY=NEW_KEY, JWT_PREVIOUS_SIGNING_KEYS=[OLD_KEY]):
+            self.assertEqual(tokens.decode_access_token(before, now=NOW).user_id, 7)
+            after = self.issue()
+            self.assertEqual(jwt.get_unverified_header(after)["kid"], tokens.key_id(NEW_KEY))
+        with (
+            override_settings(JWT_SIGNING_KEY=NEW_KEY, JWT_PREVIOUS_SIGNING_KEYS=[]),
+            self.assertRaisesRegex(InvalidAccessToken, "unknown key"),
+        ):
+            tokens.decode_access_token(before, now=NOW)
+
+    def test_an_unknown_or_malformed_kid_is_refused(self):
+        _, payload, signature = sign(claims()).split(".")
+        for kid in ("0123456789abcdef", 7, ["a"]):
+            header = {"alg": "HS256", "typ": "JWT", "kid": kid}
+            encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+            with self.subTest(kid=kid), self.assertRaises(InvalidAccessToken):
+                tokens.decode_access_token(f"{encoded}.{payload}.{signature}", now=NOW)
 
 
 class RefreshTokenTests(SimpleTestCase):

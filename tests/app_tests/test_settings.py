@@ -102,7 +102,19 @@ class SettingsTests(unittest.TestCase):
 
     def test_a_jwt_key_equal_to_the_secret_key_stops_start_up(self):
         result = load_settings(DJANGO_SECRET_KEY=STRONG, JWT_SIGNING_KEY=STRONG)
-        self.assertIn("JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY", result.stderr)
+        self.assertIn("No JWT signing key may equal DJANGO_SECRET_KEY", result.stderr)
+
+    def test_previous_jwt_keys_must_be_long_and_differ_from_the_secret_key(self):
+        cases = {
+            "short previous key": ("p" * 31, "at least 32 bytes"),
+            "previous key equal to the secret key": (STRONG, "may equal DJANGO_SECRET_KEY"),
+        }
+        for label, (previous, message) in cases.items():
+            with self.subTest(label):
+                result = load_settings(JWT_PREVIOUS_SIGNING_KEYS=previous, **KEYS)
+                self.assertIn(message, result.stderr)
+        result = load_settings(JWT_PREVIOUS_SIGNING_KEYS="p" * 40 + "," + "q" * 40, **KEYS)
+        self.assertEqual(result.returncode, 0, result.stderr)
 
     def test_on_lambda_debug_is_off_by_default(self):
         result = load_settings(AWS_LAMBDA_FUNCTION_NAME="fn", **KEYS)
