@@ -25,7 +25,6 @@ class ThrottledLoginForm(AdminAuthenticationForm):
                     email=email,
                     password=password,
                     address=self.request.META.get("REMOTE_ADDR") or None,
-                    request=self.request,
                     now=timezone.now(),
                 )
             except LoginThrottled as error:

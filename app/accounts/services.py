@@ -9,16 +9,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
-from constance.utils import get_values_for_keys
-from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
-from django.http import HttpRequest
 from django.utils import timezone
 
 from app.accounts import throttling, tokens
@@ -34,6 +32,7 @@ from app.accounts.errors import (
     SessionNotFound,
     WrongPassword,
 )
+from app.accounts.lifetimes import Lifetimes, lifetimes, lifetimes_of, with_lifetimes
 from app.accounts.models import RefreshToken, Session, User
 
 USER_AGENT_MAX_LENGTH = Session._meta.get_field("user_agent").max_length
@@ -43,27 +42,6 @@ USER_AGENT_MAX_LENGTH = Session._meta.get_field("user_agent").max_length
 class TokenPair:
     access_token: str
     refresh_token: str
-
-
-@dataclass(frozen=True)
-class Lifetimes:
-    """The live lifetimes from constance, read together in one query."""
-
-    access: timedelta
-    refresh: timedelta
-    session: timedelta
-
-
-def lifetimes() -> Lifetimes:
-    """Read ``ACCESS_TOKEN_LIFETIME``, ``REFRESH_TOKEN_LIFETIME`` and ``SESSION_LIFETIME`` now."""
-    values = get_values_for_keys(
-        ["ACCESS_TOKEN_LIFETIME", "REFRESH_TOKEN_LIFETIME", "SESSION_LIFETIME"]
-    )
-    return Lifetimes(
-        access=timedelta(seconds=values["ACCESS_TOKEN_LIFETIME"]),
-        refresh=values["REFRESH_TOKEN_LIFETIME"],
-        session=values["SESSION_LIFETIME"],
-    )
 
 
 def register(
@@ -85,28 +63,40 @@ def login(
     password: str,
     address: str | None = None,
     user_agent: str = "",
-    request: HttpRequest | None = None,
     now: datetime | None = None,
 ) -> TokenPair:
     """Check the credentials (throttled per e-mail and per address) and start a new session."""
     now = now or timezone.now()
-    user = authenticate_throttled(
-        email=email, password=password, address=address, request=request, now=now
-    )
+    user = authenticate_throttled(email=email, password=password, address=address, now=now)
     if user is None:
         raise InvalidCredentials()
-    limits = lifetimes()
+    limits = lifetimes_of(user)
+    session = Session(
+        user_id=user.pk,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + limits.session,
+        user_agent=_printable(user_agent),
+        ip_address=_ip_or_none(address),
+    )
+    refresh_token = tokens.new_refresh_token()
+    token = RefreshToken(
+        digest=tokens.refresh_token_digest(refresh_token),
+        session=session,
+        created_at=now,
+        expires_at=min(now + limits.refresh, session.expires_at),
+    )
     with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(last_login=now)
-        session = Session.objects.create(
-            user_id=user.pk,
-            created_at=now,
-            last_used_at=now,
-            expires_at=now + limits.session,
-            user_agent=_printable(user_agent),
-            ip_address=_ip_or_none(address),
-        )
-        return _issue_pair(session=session, limits=limits, now=now)
+        if connection.vendor == "postgresql":
+            _start_session_in_one_statement(session, token, last_login=now)
+        else:
+            User.objects.filter(pk=user.pk).update(last_login=now)
+            session.save(force_insert=True)
+            token.save(force_insert=True)
+    access_token = tokens.issue_access_token(
+        user_id=user.pk, lifetime=limits.access, now=now, session_id=str(session.pk)
+    )
+    return TokenPair(access_token=access_token, refresh_token=refresh_token)
 
 
 def authenticate_throttled(
@@ -114,7 +104,6 @@ def authenticate_throttled(
     email: str,
     password: str,
     address: str | None,
-    request: HttpRequest | None = None,
     now: datetime,
 ) -> User | None:
     """Count the attempt, then check the password: the user, or ``None`` for a wrong one.
@@ -127,10 +116,15 @@ def authenticate_throttled(
     except InvalidEmail:
         email = email.casefold()
     attempt = throttling.count_login(email=email, address=address, now=now)
-    # authenticate() hashes the password even for an unknown e-mail, so both fail alike.
-    user = authenticate(request, email=email, password=password)
-    if user is not None:
-        attempt.give_back()
+    # As Django's ModelBackend, but the row also carries the live lifetimes (no query of their
+    # own), and an unknown e-mail costs one hash too, so that both fail alike in time.
+    user = with_lifetimes(User.objects.filter(email=email)).first()
+    if user is None:
+        User().set_password(password)
+        return None
+    if not (user.check_password(password) and user.is_active):
+        return None
+    attempt.give_back()
     return user
 
 
@@ -149,17 +143,16 @@ def rotate(
     """
     now = now or timezone.now()
     digest = tokens.refresh_token_digest(refresh_token)
-    limits = lifetimes()
     with transaction.atomic():
-        token = (
+        token = with_lifetimes(
             RefreshToken.objects.select_for_update(of=("self", "session"))
             .select_related("session__user")
             .filter(digest=digest)
-            .first()
-        )
+        ).first()
         if token is None or token.session.revoked_at is not None:
             raise InvalidRefreshToken()
         session = token.session
+        limits = lifetimes_of(token)
         # Compare-and-set: of concurrent rotations exactly one claims the token, even where
         # the row lock is missing (SQLite has none).
         claimed = token.used_at is None and bool(
@@ -350,6 +343,37 @@ def _issue_pair(*, session: Session, limits: Lifetimes, now: datetime) -> TokenP
         user_id=session.user_id, lifetime=limits.access, now=now, session_id=str(session.pk)
     )
     return TokenPair(access_token=access_token, refresh_token=refresh_token)
+
+
+def _start_session_in_one_statement(session: Session, token: RefreshToken, *, last_login) -> None:
+    # PostgreSQL runs data-modifying CTEs in one statement: the login's three writes (last
+    # login, the session, its first refresh token) cost one round trip on the hot path.
+    quote = connection.ops.quote_name
+    user_table, session_table = quote(User._meta.db_table), quote(Session._meta.db_table)
+    token_table = quote(RefreshToken._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH last_login AS (UPDATE {user_table} SET last_login = %s WHERE id = %s), "  # noqa: S608
+            f"new_session AS (INSERT INTO {session_table} (id, user_id, created_at, expires_at, "
+            "last_used_at, revoked_at, user_agent, ip_address) "
+            "VALUES (%s, %s, %s, %s, %s, NULL, %s, %s) RETURNING id) "
+            f"INSERT INTO {token_table} (digest, session_id, created_at, expires_at, used_at) "
+            "SELECT %s, id, %s, %s, NULL FROM new_session",
+            [
+                last_login,
+                session.user_id,
+                session.pk,
+                session.user_id,
+                session.created_at,
+                session.expires_at,
+                session.last_used_at,
+                session.user_agent,
+                session.ip_address,
+                token.digest,
+                token.created_at,
+                token.expires_at,
+            ],
+        )
 
 
 def _end_sessions(sessions, *, now: datetime) -> int:

@@ -78,7 +78,6 @@ class LoginView(PublicAPIView):
             **incoming.validated_data,
             address=client_address(request),
             user_agent=user_agent(request),
-            request=request,
         )
         return Response(serializers.TokenPairSerializer(pair).data)
 

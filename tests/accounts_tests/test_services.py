@@ -160,11 +160,13 @@ class LoginThrottleTests(TestCase):
         for _ in range(3):
             self.fail()
         with (
-            mock.patch("app.accounts.services.authenticate") as check,
+            mock.patch.object(User, "check_password") as check,
+            mock.patch.object(User, "set_password") as hash_anyway,
             self.assertRaises(LoginThrottled),
         ):
             services.login(email="user@example.com", password=PASSWORD, now=NOW)
         check.assert_not_called()
+        hash_anyway.assert_not_called()
 
     def test_a_success_neither_resets_the_count_nor_adds_to_it(self):
         self.fail()
