@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from app.accounts import services
 from app.accounts.errors import LoginThrottled
+from app.accounts.views import client_address
 
 
 class ThrottledLoginForm(AdminAuthenticationForm):
@@ -24,7 +25,7 @@ class ThrottledLoginForm(AdminAuthenticationForm):
                 self.user_cache = services.authenticate_throttled(
                     email=email,
                     password=password,
-                    address=self.request.META.get("REMOTE_ADDR") or None,
+                    address=client_address(self.request),
                     now=timezone.now(),
                 )
             except LoginThrottled as error:

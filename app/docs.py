@@ -1,7 +1,7 @@
 """The API's documentation: the OpenAPI schema, Swagger UI and ReDoc.
 
 Only the docs' URLs import this module (through ``app/urls.py``'s lazy views), so that
-drf-spectacular, PyYAML and the schema description load when the docs are asked for, never on
+drf-spectacular's views and the schema description load when the docs are asked for, never on
 an API request's path.
 """
 

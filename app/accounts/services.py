@@ -15,7 +15,7 @@ from uuid import UUID
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -79,13 +79,7 @@ def login(
         user_agent=_printable(user_agent),
         ip_address=_ip_or_none(address),
     )
-    refresh_token = tokens.new_refresh_token()
-    token = RefreshToken(
-        digest=tokens.refresh_token_digest(refresh_token),
-        session=session,
-        created_at=now,
-        expires_at=min(now + limits.refresh, session.expires_at),
-    )
+    refresh_token, token = _new_refresh_token(session=session, limits=limits, now=now)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             _start_session_in_one_statement(session, token, last_login=now)
@@ -93,10 +87,7 @@ def login(
             User.objects.filter(pk=user.pk).update(last_login=now)
             session.save(force_insert=True)
             token.save(force_insert=True)
-    access_token = tokens.issue_access_token(
-        user_id=user.pk, lifetime=limits.access, now=now, session_id=str(session.pk)
-    )
-    return TokenPair(access_token=access_token, refresh_token=refresh_token)
+    return _pair(session=session, refresh_token=refresh_token, limits=limits, now=now)
 
 
 def authenticate_throttled(
@@ -197,17 +188,15 @@ def end_user_sessions(*, user_id: int, now: datetime | None = None) -> int:
         return _end_sessions(Session.objects.filter(user_id=user_id), now=now or timezone.now())
 
 
-@receiver(pre_save, sender=User, dispatch_uid="accounts.note_password_changes")
-def _note_password_change(sender, instance: User, **kwargs) -> None:
-    # set_password() keeps the new password in _password until save(): remember it here.
-    instance._password_changed = instance._password is not None
-
-
 @receiver(post_save, sender=User, dispatch_uid="accounts.end_sessions_of_inactive_users")
-def _end_sessions_of_inactive_user(sender, instance: User, created: bool, **kwargs) -> None:
+def _end_sessions_on_deactivation_or_new_password(
+    sender, instance: User, created: bool, **kwargs
+) -> None:
     # Deactivation ends every session, so reactivating an account revives none of them; a new
     # password (the admin's form, the API) ends every session but the one that changed it.
-    if not instance.is_active or (instance._password_changed and not created):
+    # set_password() keeps the raw password in _password until save() has sent post_save
+    # (a hash upgrade inside check_password() clears it first: no change).
+    if not instance.is_active or (instance._password is not None and not created):
         sessions = Session.objects.filter(user_id=instance.pk)
         keep = getattr(instance, "_keep_session", None)
         if keep is not None and instance.is_active:
@@ -331,14 +320,27 @@ def purge(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def _issue_pair(*, session: Session, limits: Lifetimes, now: datetime) -> TokenPair:
+    refresh_token, token = _new_refresh_token(session=session, limits=limits, now=now)
+    token.save(force_insert=True)
+    return _pair(session=session, refresh_token=refresh_token, limits=limits, now=now)
+
+
+def _new_refresh_token(
+    *, session: Session, limits: Lifetimes, now: datetime
+) -> tuple[str, RefreshToken]:
+    """A new refresh token of ``session`` and its row, not yet saved."""
     refresh_token = tokens.new_refresh_token()
-    RefreshToken.objects.create(
+    row = RefreshToken(
         digest=tokens.refresh_token_digest(refresh_token),
         session=session,
         created_at=now,
         # The session's end is absolute: no refresh token outlives it.
         expires_at=min(now + limits.refresh, session.expires_at),
     )
+    return refresh_token, row
+
+
+def _pair(*, session: Session, refresh_token: str, limits: Lifetimes, now: datetime) -> TokenPair:
     access_token = tokens.issue_access_token(
         user_id=session.user_id, lifetime=limits.access, now=now, session_id=str(session.pk)
     )

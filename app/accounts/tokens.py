@@ -6,6 +6,7 @@ lifetimes and times from the caller.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ def issue_access_token(
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": key_id(key)})
 
 
+@functools.lru_cache(maxsize=16)
 def key_id(key: str) -> str:
     """The ``kid`` of a signing key (RFC 7515 section 4.1.4): a digest, never the key."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]

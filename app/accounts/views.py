@@ -55,8 +55,16 @@ class ApiRootView(PublicAPIView):
     """``/api/``: the endpoints, linked; the browsable API's front page."""
 
     def get(self, request):
-        names = ["register", "login", "refresh", "logout", "logout-all", "me", "password"]
-        names.append("sessions")
+        names = [
+            "register",
+            "login",
+            "refresh",
+            "logout",
+            "logout-all",
+            "me",
+            "password",
+            "sessions",
+        ]
         return Response({name: reverse(name, request=request) for name in names})
 
 

@@ -3,3 +3,16 @@
 
 # A password Django's validators accept, for every account a test or a tool makes.
 PASSWORD = "correct-horse-battery"
+
+# The API's paths as the OpenAPI schema (and Swagger UI) names them.
+API_PATHS = [
+    "/api/register/",
+    "/api/login/",
+    "/api/refresh/",
+    "/api/logout/",
+    "/api/logout/all/",
+    "/api/me/",
+    "/api/me/password/",
+    "/api/sessions/",
+    "/api/sessions/{session_id}/",
+]

@@ -39,12 +39,21 @@ def zappa_settings_source(stage: str) -> str:
     return cli.get_zappa_settings_string()
 
 
-def put_stage_secrets(stage: str, secrets: dict[str, str]) -> None:
-    """Create the bucket of the stage's ``remote_env`` in (moto's) S3 and put ``secrets`` there."""
+def put_stage_secrets(stage: str, secrets: dict[str, str], endpoint_url: str | None = None) -> None:
+    """Create the bucket of the stage's ``remote_env`` in moto's S3 (in-process, or the
+    moto_server at ``endpoint_url``) and put ``secrets`` there."""
     import boto3
 
     bucket, key = STAGES[stage]["remote_env"].removeprefix("s3://").split("/", 1)
-    s3 = boto3.client("s3", region_name=REGION)
+    dummy = aws_environment()
+    s3 = boto3.client(
+        "s3",
+        region_name=REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=dummy["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=dummy["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=dummy["AWS_SESSION_TOKEN"],
+    )
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(secrets))
 

@@ -78,13 +78,7 @@ class FunctionStage:
         )
         self.endpoint = f"http://127.0.0.1:{port}"
         wait_until_it_answers(self.endpoint, self.moto, "moto_server", timeout=30)
-        saved = dict(os.environ)
-        os.environ.update({**lambda_harness.aws_environment(), "AWS_ENDPOINT_URL": self.endpoint})
-        try:
-            lambda_harness.put_stage_secrets("dev", self.secrets)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        lambda_harness.put_stage_secrets("dev", self.secrets, endpoint_url=self.endpoint)
         self.runtime = runtime_packages()
         self._folders: list[tempfile.TemporaryDirectory] = []
         return self
@@ -172,29 +166,29 @@ print(json.dumps({"init_ms": init_ms, "open_after_init": open_after_init,
 """
 
 
-def snapstart_rehearsal(zip_path: Path, copies: int = 3) -> dict:
-    """SnapStart offline: one process does the init phase, runs the before-snapshot hooks,
-    then forks ``copies`` restored copies that run the after-restore hooks and log in once."""
-    with FunctionStage("snapstart") as stage:
-        stage.manage(
-            "createsuperuser",
-            "--noinput",
-            DJANGO_SUPERUSER_EMAIL="snap@example.com",
-            DJANGO_SUPERUSER_PASSWORD=PASSWORD,
-        )
-        task, env = stage.unpacked(zip_path)
-        body = json.dumps({"email": "snap@example.com", "password": PASSWORD})
-        login = lambda_harness.api_gateway_event(
-            "POST", "/api/login/", "", {"Content-Type": "application/json"}, body, "dev"
-        )
-        result = subprocess.run(
-            [sys.executable, "-c", SNAPSTART_CHILD],
-            input=json.dumps([login] * copies),
-            cwd=task,
-            env={**env, "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+def snapstart_rehearsal(stage: FunctionStage, zip_path: Path, copies: int = 3) -> dict:
+    """SnapStart offline, in ``stage``: one process does the init phase, runs the
+    before-snapshot hooks, then forks ``copies`` restored copies that run the after-restore
+    hooks and log in once."""
+    stage.manage(
+        "createsuperuser",
+        "--noinput",
+        DJANGO_SUPERUSER_EMAIL="snap@example.com",
+        DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+    )
+    task, env = stage.unpacked(zip_path)
+    body = json.dumps({"email": "snap@example.com", "password": PASSWORD})
+    login = lambda_harness.api_gateway_event(
+        "POST", "/api/login/", "", {"Content-Type": "application/json"}, body, "dev"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SNAPSTART_CHILD],
+        input=json.dumps([login] * copies),
+        cwd=task,
+        env={**env, "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

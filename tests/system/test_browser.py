@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.support import PASSWORD
+from tests.support import API_PATHS, PASSWORD
 from tests.support.http import request
 from tests.support.live_server import ROOT, start_lambda_serve
 
@@ -39,17 +39,6 @@ FLAGS = [
     "--disable-sync",
 ]
 ADMIN = "admin@example.com"
-ENDPOINTS = [
-    "/api/register/",
-    "/api/login/",
-    "/api/refresh/",
-    "/api/logout/",
-    "/api/logout/all/",
-    "/api/me/",
-    "/api/me/password/",
-    "/api/sessions/",
-    "/api/sessions/{session_id}/",
-]
 SCREENSHOTS = ROOT / "build"
 # Loads our Content-Security-Policy refuses on purpose: ReDoc's footer always asks its CDN for
 # a logo and hides it when that fails. Nothing else may be refused.
@@ -141,7 +130,7 @@ def swagger_flow(page, base: str, prefix: str = "", screenshot=None) -> None:
     paths = page.locator(".opblock-summary-path")
     expect(paths.first).to_be_visible(timeout=30_000)
     listed = sorted(set(paths.evaluate_all("nodes => nodes.map(n => n.dataset.path)")))
-    assert listed == sorted(ENDPOINTS), listed
+    assert listed == sorted(API_PATHS), listed
     email = f"browser-{time.time_ns()}@example.com"
     registered = json.loads(
         try_operation(page, "/api/register/", "post", {"email": email, "password": PASSWORD})

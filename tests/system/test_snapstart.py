@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.support.lambda_package import BUILD, snapstart_rehearsal
+from tests.support.lambda_package import BUILD, FunctionStage, snapstart_rehearsal
 from tests.support.live_server import ROOT
 
 ZIP = BUILD / "auth-api-dev.zip"
@@ -24,7 +24,8 @@ COPIES = 3
 def test_restored_copies_answer_on_fresh_connections_with_tokens_of_their_own():
     if not ZIP.exists():
         subprocess.run([str(ROOT / "scripts/package"), "dev"], check=True)
-    report = snapstart_rehearsal(ZIP, copies=COPIES)
+    with FunctionStage("snapstart") as stage:
+        report = snapstart_rehearsal(stage, ZIP, copies=COPIES)
     print(json.dumps({key: value for key, value in report.items() if key != "copies"}))
     # Django was set up in the init phase without touching the database.
     assert report["open_after_init"] == [] and report["open_at_snapshot"] == []
