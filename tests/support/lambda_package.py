@@ -77,8 +77,13 @@ class FunctionStage:
             stderr=subprocess.DEVNULL,
         )
         self.endpoint = f"http://127.0.0.1:{port}"
-        wait_until_it_answers(self.endpoint, self.moto, "moto_server", timeout=30)
-        lambda_harness.put_stage_secrets("dev", self.secrets, endpoint_url=self.endpoint)
+        try:
+            wait_until_it_answers(self.endpoint, self.moto, "moto_server", timeout=30)
+            lambda_harness.put_stage_secrets("dev", self.secrets, endpoint_url=self.endpoint)
+        except BaseException:
+            # __exit__ does not run when __enter__ fails: stop the server here.
+            self.moto.kill()
+            raise
         self.runtime = runtime_packages()
         self._folders: list[tempfile.TemporaryDirectory] = []
         return self
