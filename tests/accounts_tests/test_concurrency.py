@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from app.accounts import services
 from app.accounts.models import RefreshToken, Session, User
-from app.accounts.tokens import refresh_token_digest
+from app.accounts.tokens import decode_access_token, refresh_token_digest
 from tests.accounts_tests.factories import PASSWORD, make_user
 from tests.support.http import request
 from tests.support.live_server import start_gunicorn
@@ -127,6 +127,31 @@ class SessionRaceTests(TransactionTestCase):
             self.assertEqual(response.status_code, 200)
 
         self.play_rounds(victim_logs_out)
+
+    def test_logout_everywhere_ends_the_session_for_a_thief_refreshing_in_a_loop(self):
+        def victim_logs_out_everywhere(victim):
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {victim.access_token}")
+            self.assertEqual(client.post(reverse("logout-all")).status_code, 200)
+
+        self.play_rounds(victim_logs_out_everywhere)
+
+    def test_a_password_change_elsewhere_ends_the_session_for_a_thief_refreshing_in_a_loop(self):
+        def victim_changes_the_password_from_another_session(victim):
+            other = services.login(email="user@example.com", password=PASSWORD)
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {other.access_token}")
+            body = {"current_password": PASSWORD, "new_password": f"{PASSWORD}-next"}
+            response = client.post(reverse("password"), body, format="json")
+            self.assertEqual(response.status_code, 200)
+            # For the next round: the old password back (a plain UPDATE, no signal) and the
+            # session that made the change closed. Neither touches the thief's session.
+            self.user.set_password(PASSWORD)
+            User.objects.filter(pk=self.user.pk).update(password=self.user.password)
+            kept = decode_access_token(response.json()["access_token"], now=timezone.now())
+            services.end_sessions(session_ids=[kept.session_id])
+
+        self.play_rounds(victim_changes_the_password_from_another_session)
 
     def test_the_admin_action_ends_the_session_for_a_thief_refreshing_in_a_loop(self):
         staff = User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
