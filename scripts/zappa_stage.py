@@ -157,13 +157,26 @@ def verify(stage: str, requests: str | None = None) -> int:
 SNAPSTART_ALIAS = "snapstart"  # the alias Zappa keeps on the newest snapshotted version
 
 
+def _json_objects(text: str):
+    """Every JSON object of moto's recording. One a line, mostly: under concurrent requests
+    two records can share a line, so read them one after another, not line by line."""
+    decoder = json.JSONDecoder()
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            return
+        record, position = decoder.raw_decode(text, position)
+        yield record
+
+
 def asked_for(recording: Path, name: str) -> list[str]:
     """What the deploy asked of Lambda, from moto_server's recording: SnapStart on published
     versions, the alias, and the Function URL moved onto it. moto accepts both settings but
     reads back neither."""
     calls = []
-    for line in recording.read_text().splitlines():
-        call = json.loads(line)
+    for call in _json_objects(recording.read_text()):
         body = call.get("body") or ""
         if call.get("body_encoded"):
             body = base64.b64decode(body).decode(errors="replace")
