@@ -27,7 +27,12 @@ import psycopg2
 
 from tests.support import PASSWORD
 from tests.support import lambda_harness as lambda_local
-from tests.support.lambda_package import BUILD, FunctionStage, snapstart_rehearsal
+from tests.support.lambda_package import (
+    BUILD,
+    LAMBDA_PYTHON,
+    FunctionStage,
+    snapstart_rehearsal,
+)
 
 ROOT = lambda_local.ROOT
 
@@ -96,7 +101,7 @@ def run_child(task: Path, env: dict, warm: list | None) -> tuple[float, dict]:
     )
     spawned = time.time()
     result = subprocess.run(
-        [sys.executable, "-c", CHILD],
+        [*LAMBDA_PYTHON, "-c", CHILD],
         input=json.dumps([event, warm]),
         cwd=task,
         env=env,
