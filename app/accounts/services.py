@@ -19,7 +19,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from app.accounts import throttling, tokens
+from app.accounts import statements, throttling, tokens
 from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.errors import (
     EmailTaken,
@@ -67,7 +67,7 @@ def login(
 ) -> TokenPair:
     """Check the credentials (throttled per e-mail and per address) and start a new session."""
     now = now or timezone.now()
-    user = authenticate_throttled(email=email, password=password, address=address, now=now)
+    user, attempt = _check_credentials(email=email, password=password, address=address, now=now)
     if user is None:
         raise InvalidCredentials()
     limits = lifetimes_of(user)
@@ -80,10 +80,13 @@ def login(
         ip_address=_ip_or_none(address),
     )
     refresh_token, token = _new_refresh_token(session=session, limits=limits, now=now)
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            _start_session_in_one_statement(session, token, last_login=now)
-        else:
+    if connection.vendor == "postgresql":
+        statements.start_session(
+            session=session, token=token, last_login=now, give_back=attempt.keys
+        )
+    else:
+        with transaction.atomic():
+            attempt.give_back()
             User.objects.filter(pk=user.pk).update(last_login=now)
             session.save(force_insert=True)
             token.save(force_insert=True)
@@ -100,8 +103,17 @@ def authenticate_throttled(
     """Count the attempt, then check the password: the user, or ``None`` for a wrong one.
 
     ``LoginThrottled`` before any hashing when the e-mail or address has used up its guesses;
-    a success gives its attempt back. Used by the API's login and the admin's login form.
+    a success gives its attempt back. Used by the admin's login form and password changes.
     """
+    user, attempt = _check_credentials(email=email, password=password, address=address, now=now)
+    if user is not None:
+        attempt.give_back()
+    return user
+
+
+def _check_credentials(
+    *, email: str, password: str, address: str | None, now: datetime
+) -> tuple[User | None, throttling.Attempt]:
     try:
         email = canonical_email(email)
     except InvalidEmail:
@@ -112,11 +124,10 @@ def authenticate_throttled(
     user = with_lifetimes(User.objects.filter(email=email)).first()
     if user is None:
         User().set_password(password)
-        return None
+        return None, attempt
     if not (user.check_password(password) and user.is_active):
-        return None
-    attempt.give_back()
-    return user
+        return None, attempt
+    return user, attempt
 
 
 def rotate(
@@ -143,25 +154,22 @@ def rotate(
         if token is None or token.session.revoked_at is not None:
             raise InvalidRefreshToken()
         session = token.session
-        limits = lifetimes_of(token)
-        # Compare-and-set: of concurrent rotations exactly one claims the token, even where
-        # the row lock is missing (SQLite has none).
-        claimed = token.used_at is None and bool(
-            RefreshToken.objects.filter(pk=token.pk, used_at=None).update(used_at=now)
-        )
-        if claimed and token.expires_at <= now:
+        unused = token.used_at is None
+        if unused and token.expires_at <= now:
             raise RefreshTokenExpired()
-        if claimed and session.user.is_active:
-            Session.objects.filter(pk=session.pk).update(
-                last_used_at=now,
-                ip_address=_ip_or_none(address) or session.ip_address,
-                user_agent=_printable(user_agent) or session.user_agent,
-            )
-            return _issue_pair(session=session, limits=limits, now=now)
+        if unused and session.user.is_active:
+            limits = lifetimes_of(token)
+            session.last_used_at = now
+            session.ip_address = _ip_or_none(address) or session.ip_address
+            session.user_agent = _printable(user_agent) or session.user_agent
+            refresh_token, successor = _new_refresh_token(session=session, limits=limits, now=now)
+            if _use_up(token=token, session=session, successor=successor):
+                return _pair(session=session, refresh_token=refresh_token, limits=limits, now=now)
+            unused = False  # another rotation used it first (SQLite, which has no row locks)
         _end_sessions(Session.objects.filter(pk=session.pk), now=now)
-    if not claimed:
-        raise RefreshTokenReused()
-    raise InvalidRefreshToken()
+    if unused:
+        raise InvalidRefreshToken()  # the user is inactive
+    raise RefreshTokenReused()
 
 
 def log_out(*, refresh_token: str, now: datetime | None = None) -> None:
@@ -347,35 +355,18 @@ def _pair(*, session: Session, refresh_token: str, limits: Lifetimes, now: datet
     return TokenPair(access_token=access_token, refresh_token=refresh_token)
 
 
-def _start_session_in_one_statement(session: Session, token: RefreshToken, *, last_login) -> None:
-    # PostgreSQL runs data-modifying CTEs in one statement: the login's three writes (last
-    # login, the session, its first refresh token) cost one round trip on the hot path.
-    quote = connection.ops.quote_name
-    user_table, session_table = quote(User._meta.db_table), quote(Session._meta.db_table)
-    token_table = quote(RefreshToken._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH last_login AS (UPDATE {user_table} SET last_login = %s WHERE id = %s), "  # noqa: S608
-            f"new_session AS (INSERT INTO {session_table} (id, user_id, created_at, expires_at, "
-            "last_used_at, revoked_at, user_agent, ip_address) "
-            "VALUES (%s, %s, %s, %s, %s, NULL, %s, %s) RETURNING id) "
-            f"INSERT INTO {token_table} (digest, session_id, created_at, expires_at, used_at) "
-            "SELECT %s, id, %s, %s, NULL FROM new_session",
-            [
-                last_login,
-                session.user_id,
-                session.pk,
-                session.user_id,
-                session.created_at,
-                session.expires_at,
-                session.last_used_at,
-                session.user_agent,
-                session.ip_address,
-                token.digest,
-                token.created_at,
-                token.expires_at,
-            ],
-        )
+def _use_up(*, token: RefreshToken, session: Session, successor: RefreshToken) -> bool:
+    # Compare-and-set: of concurrent rotations exactly one uses the token up, even where the
+    # row lock is missing (SQLite has none).
+    if connection.vendor == "postgresql":
+        return statements.use_up(token=token, session=session, successor=successor)
+    if not RefreshToken.objects.filter(pk=token.pk, used_at=None).update(
+        used_at=successor.created_at
+    ):
+        return False
+    session.save(update_fields=["last_used_at", "ip_address", "user_agent"])
+    successor.save(force_insert=True)
+    return True
 
 
 def _end_sessions(sessions, *, now: datetime) -> int:

@@ -637,8 +637,8 @@ class PasswordPolicyTests(ApiTestCase):
 
 
 class HotPathQueryTests(APITransactionTestCase):
-    """Refresh and login, counted as production runs them: Django logs the transaction's
-    BEGIN and COMMIT as queries too (2 of each count below)."""
+    """Refresh and login, counted as production runs them: Django logs a transaction's BEGIN
+    and COMMIT as queries too. The issue's budget on PostgreSQL: login 5, refresh 4."""
 
     def setUp(self):
         make_user()
@@ -646,18 +646,21 @@ class HotPathQueryTests(APITransactionTestCase):
     def post(self, name, body):
         return self.client.post(reverse(name), body, format="json")
 
-    def test_login_costs_four_statements_and_its_transaction_on_postgresql(self):
-        # Count the attempt; the user with the live lifetimes; give the attempt back; and on
-        # PostgreSQL last_login, the session and its token in one statement (three on SQLite).
-        with self.assertNumQueries(2 + (4 if connection.vendor == "postgresql" else 6)):
+    def test_login_costs_three_statements_and_no_transaction_on_postgresql(self):
+        # Count the attempt; the user with the live lifetimes; then one statement that gives
+        # the attempt back, sets last_login and inserts the session and its token (atomic on
+        # its own). SQLite makes those four writes one by one, in a transaction.
+        postgresql = connection.vendor == "postgresql"
+        with self.assertNumQueries(3 if postgresql else 2 + 2 + 4):
             response = self.post("login", {"email": "user@example.com", "password": PASSWORD})
         self.assertEqual(response.status_code, 200)
 
-    def test_refresh_costs_four_statements_and_its_transaction(self):
-        # Token and session locked together with the live lifetimes; the token used up; the
-        # session's last use; the new token.
+    def test_refresh_costs_two_statements_and_their_transaction_on_postgresql(self):
+        # Token and session locked together with the live lifetimes; then one statement that
+        # uses the token up, saves the session's last use and inserts the new token (three
+        # on SQLite).
         pair = self.post("login", {"email": "user@example.com", "password": PASSWORD}).json()
-        with self.assertNumQueries(2 + 4):
+        with self.assertNumQueries(2 + (2 if connection.vendor == "postgresql" else 4)):
             response = self.post("refresh", {"refresh_token": pair["refresh_token"]})
         self.assertEqual(response.status_code, 200)
 
