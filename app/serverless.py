@@ -1,11 +1,10 @@
 """What running behind API Gateway or a Lambda Function URL needs, and nothing else does.
 
-Kept out of the accounts app: static URLs that carry the stage prefix, the client address
-from the Lambda event, the work done in Lambda's init phase with the SnapStart hooks, and the
-function the daily schedule calls.
+Kept out of the accounts app: static URLs that carry the stage prefix, the stage prefix and
+client address from the Lambda event, the work done in Lambda's init phase with the SnapStart
+hooks, and the function the daily schedule calls. ``app/lambda_function.py`` puts them together.
 """
 
-import os
 import random
 
 from django.contrib.staticfiles.storage import StaticFilesStorage
@@ -36,40 +35,55 @@ class DevelopmentStaticStorage(ScriptPrefixMixin, StaticFilesStorage):
     """Debug: the apps' files as they are, no ``collectstatic`` needed."""
 
 
-class LambdaClientAddressMiddleware:
-    """Take ``REMOTE_ADDR`` from the address API Gateway or the Function URL saw.
+class ApiGatewayEnviron:
+    """Complete what apig-wsgi makes of an event, as Zappa's handler did, before Django sees it.
 
-    Zappa derives it from ``X-Forwarded-For``, which the client can write; the event's
-    ``sourceIp`` it cannot. Login throttling per address depends on this.
+    - ``SCRIPT_NAME``: a REST API event for the ``execute-api`` host (or with no host, a test
+      from the console) is served under ``/STAGE``, which the event's path leaves out; an HTTP
+      API event names the stage in its path. A Function URL or a custom domain has no prefix.
+    - ``REMOTE_ADDR``: the address API Gateway saw (``sourceIp``), not the first entry of
+      ``X-Forwarded-For``, which the client writes. Login throttling per address depends on it.
     """
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-        # Middleware loads once, when Zappa's handler builds the WSGI application: in Lambda's
-        # init phase (INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT), which SnapStart snapshots.
-        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-            prepare_for_requests()
-            register_snapshot_hooks()
+    def __init__(self, application):
+        self.application = application
 
-    def __call__(self, request):
-        context = request.META.get("lambda.event", {}).get("requestContext", {})
+    def __call__(self, environ, start_response):
+        event = environ.get("apig_wsgi.full_event") or {}
+        context = event.get("requestContext") or {}
+        stage = context.get("stage") or ""
+        if event.get("version") == "2.0":
+            prefix = f"/{stage}"
+            path = environ["PATH_INFO"]
+            if stage not in ("", "$default") and (path == prefix or path.startswith(prefix + "/")):
+                environ["SCRIPT_NAME"], environ["PATH_INFO"] = prefix, path[len(prefix) :] or "/"
+        elif stage:
+            host = environ.get("HTTP_HOST", "")
+            if not host or host.endswith(".amazonaws.com"):
+                environ["SCRIPT_NAME"] = f"/{stage}"
         source_ip = context.get("identity", {}).get("sourceIp") or context.get("http", {}).get(
             "sourceIp"
         )
         if source_ip:
-            request.META["REMOTE_ADDR"] = source_ip
-        return self.get_response(request)
+            environ["REMOTE_ADDR"] = source_ip
+        return self.application(environ, start_response)
 
 
 def prepare_for_requests() -> None:
     """Import and build, before the first request, everything a request would otherwise load:
-    the URLconf with every view, DRF's settings, the password hashers, the database backend.
+    the URLconf with every view and its compiled patterns, DRF's settings, the password
+    hashers and their library, what the middleware loads per request, the database backend.
     Opens no connection."""
+    from django.conf import settings
     from django.contrib.auth.hashers import get_hashers
     from django.urls import get_resolver
+    from django.utils.module_loading import import_string
     from rest_framework.settings import api_settings
 
-    get_resolver().url_patterns  # noqa: B018  (imports app.urls, the views, the admin)
+    resolver = get_resolver()
+    # Imports app.urls, the views and the admin, and compiles every pattern's regular
+    # expression, which Django otherwise does on the first request that tries it.
+    resolver.reverse_dict  # noqa: B018
     for name in (
         "DEFAULT_RENDERER_CLASSES",
         "DEFAULT_PARSER_CLASSES",
@@ -78,7 +92,14 @@ def prepare_for_requests() -> None:
         "EXCEPTION_HANDLER",
     ):
         getattr(api_settings, name)
-    get_hashers()
+    for hasher in get_hashers():
+        # Argon2's bindings, which a hasher imports on its first hash.
+        if hasher.library:
+            hasher._load_library()
+    # The message storage and the session serializer, which the middleware imports by name
+    # on every request's first use.
+    import_string(settings.MESSAGE_STORAGE)
+    import_string(settings.SESSION_SERIALIZER)
     connections["default"]
 
 

@@ -115,7 +115,6 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "app.serverless.LambdaClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

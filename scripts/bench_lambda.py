@@ -3,7 +3,9 @@
 For each zip (ours from ``scripts/package dev`` and Zappa's default from
 ``scripts/package dev --zappa-default``): unzip it once, as Lambda does, into a folder with the
 zip's 1980 timestamps and no bytecode writes (``/var/task`` is read-only), then start fresh
-processes that import Zappa's ``handler`` and answer one API Gateway event. Cold start = from
+processes that import the zip's handler (ours: ``app.lambda_function``, as
+``zappa_settings.json`` names it; the default: Zappa's ``handler``) and answer one API Gateway
+event. Cold start = from
 process spawn to that first response, remote_env secrets read from moto_server's S3 on
 127.0.0.1, PostgreSQL on 127.0.0.1. Then, warm, the median per endpoint through the handler.
 boto3 comes from a separate folder, standing for the one the Lambda runtime provides.
@@ -29,24 +31,27 @@ from tests.support import PASSWORD
 from tests.support import lambda_harness as lambda_local
 from tests.support.lambda_package import (
     BUILD,
+    ENTRY_POINT,
     LAMBDA_PYTHON,
+    ZAPPA_ENTRY_POINT,
     FunctionStage,
+    import_entry_point,
     snapstart_rehearsal,
 )
 
 ROOT = lambda_local.ROOT
 
-COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
+COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
 WARM_CALLS = int(os.environ.get("BENCH_WARM_CALLS", "30"))
 
 # Runs inside the unzipped package: the first response as fast as Lambda would give it. The
 # warm events come ready-made; ACCESS and REFRESH stand for the tokens of the last login.
 CHILD = r"""
 import json, statistics, sys, time
-import handler
+ENTRY
 imported_at = time.time()
 first_event, warm = json.loads(sys.stdin.read())
-result = handler.lambda_handler(first_event, None)
+result = lambda_handler(first_event, None)
 out = {"imported_at": imported_at, "answered_at": time.time(), "status": result["statusCode"]}
 if warm:
     timings, pair = {}, {}
@@ -56,7 +61,7 @@ if warm:
             .replace("{REFRESH}", pair.get("refresh_token", ""))
         )
         start = time.perf_counter()
-        response = handler.lambda_handler(event, None)
+        response = lambda_handler(event, None)
         if name != "register":
             timings.setdefault(name, []).append((time.perf_counter() - start) * 1000)
         assert response["statusCode"] == status, response
@@ -89,7 +94,7 @@ def warm_events(calls: int) -> list:
     return [("register", event("POST", "/api/register/", credentials), 201), *rounds * calls]
 
 
-def run_child(task: Path, env: dict, warm: list | None) -> tuple[float, dict]:
+def run_child(task: Path, env: dict, entry: str, warm: list | None) -> tuple[float, dict]:
     """One fresh process: spawn to first response (ms), and what the child reported."""
     event = lambda_local.api_gateway_event(
         "POST",
@@ -101,7 +106,7 @@ def run_child(task: Path, env: dict, warm: list | None) -> tuple[float, dict]:
     )
     spawned = time.time()
     result = subprocess.run(
-        [*LAMBDA_PYTHON, "-c", CHILD],
+        [*LAMBDA_PYTHON, "-c", CHILD.replace("ENTRY", entry)],
         input=json.dumps([event, warm]),
         cwd=task,
         env=env,
@@ -115,28 +120,33 @@ def run_child(task: Path, env: dict, warm: list | None) -> tuple[float, dict]:
     return (out["answered_at"] - spawned) * 1000, out
 
 
-def measure(stage: FunctionStage, zips: dict) -> tuple[list, list]:
-    """Cold starts of each zip, with ours split into init and first invocation; warm medians
-    of ours."""
-    rows, splits = [], []
+def measure(stage: FunctionStage, zips: dict) -> tuple[list, list, list]:
+    """Cold starts of each zip, alternated so that both see the same moments of a noisy
+    machine, with ours split into init and first invocation; warm medians of ours. Also the
+    ratio of each round (the default's cold start over ours, one after the other)."""
+    runs = {}
     for label, zip_path in zips.items():
         task, env = stage.unpacked(zip_path)
-        if label == "ours":
-            # As the function's configuration sets it (zappa_settings.json).
-            env["INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"] = "true"
-        colds = []
-        for _ in range(COLD_RUNS):
-            cold, out = run_child(task, env, None)
-            colds.append(cold)
+        # Ours enters where zappa_settings.json says; the default, where Zappa's default does.
+        entry = import_entry_point(ENTRY_POINT if label == "ours" else ZAPPA_ENTRY_POINT)
+        runs[label] = (task, env, entry)
+    colds = {label: [] for label in zips}
+    splits = []
+    for _ in range(COLD_RUNS):
+        for label, (task, env, entry) in runs.items():
+            cold, out = run_child(task, env, entry, None)
+            colds[label].append(cold)
             if label == "ours":
                 init = (out["imported_at"] - out["spawned_at"]) * 1000
                 splits.append((init, (out["answered_at"] - out["imported_at"]) * 1000))
-        warm = None
-        if label == "ours":
-            _, out = run_child(task, env, warm_events(WARM_CALLS))
-            warm = out["warm"]
-        rows.append((label, zip_path, colds, warm))
-    return rows, splits
+    rounds = [default / ours for ours, default in zip(colds["ours"], colds["zappa default"])]
+    task, env, entry = runs["ours"]
+    _, out = run_child(task, env, entry, warm_events(WARM_CALLS))
+    rows = [
+        (label, zip_path, colds[label], out["warm"] if label == "ours" else None)
+        for label, zip_path in zips.items()
+    ]
+    return rows, splits, rounds
 
 
 def main() -> int:
@@ -151,7 +161,7 @@ def main() -> int:
         subprocess.run([str(ROOT / "scripts/package"), "dev"], check=True)
     try:
         with FunctionStage("bench") as stage:
-            rows, splits = measure(stage, zips)
+            rows, splits, rounds = measure(stage, zips)
             restored = snapstart_rehearsal(stage, zips["ours"], copies=COLD_RUNS)
     except psycopg2.OperationalError as error:
         # Say what is missing, not a traceback.
@@ -183,7 +193,10 @@ def main() -> int:
     print("| cold start, this run | figure | ratio |")
     print("|---|---|---|")
     print(f"| Zappa's default zip, spawn to first response | {default:.0f} ms | yardstick |")
-    print(f"| ours, spawn to first response | {ours:.0f} ms | {default / ours:.1f}x sooner |")
+    print(
+        f"| ours, spawn to first response | {ours:.0f} ms | {default / ours:.1f}x sooner "
+        f"(rounds {min(rounds):.1f}x to {max(rounds):.1f}x) |"
+    )
     print(f"| ours: init phase (import of the handler) | {init:.0f} ms | |")
     print(
         f"| ours: first invocation after init (POST /api/refresh/) | {first:.1f} ms | "

@@ -1,13 +1,13 @@
-"""A local HTTP front for the real Lambda handler: each request becomes an API Gateway event.
+"""A local HTTP front for the real Lambda entry point: each request becomes an API Gateway event.
 
 ``scripts/lambda-serve [--port PORT]`` serves http://127.0.0.1:PORT/dev/... (8001): the path
 after the stage goes into a REST API (v1) proxy event, exactly as API Gateway would send it, and
-``zappa.handler.lambda_handler`` answers it, with the settings Zappa generates from
+``app.lambda_function.lambda_handler`` answers it, with the settings Zappa generates from
 ``zappa_settings.json``, debug off, and the stage's secrets read from ``remote_env`` in S3
-(moto, in-process: nothing leaves this machine). The event carries an execute-api Host, as
-API Gateway's do, so Zappa adds the stage prefix to every URL Django makes. Differences from
-AWS, on purpose: plain HTTP on loopback (``X-Forwarded-Proto: http``, HTTPS redirection off)
-and this server's own origin trusted for CSRF, so a browser can use the admin.
+(moto_server in a thread on 127.0.0.1: nothing leaves this machine). The event carries an
+execute-api Host, as API Gateway's do, so every URL Django makes has the stage prefix.
+Differences from AWS, on purpose: plain HTTP on loopback (``X-Forwarded-Proto: http``, HTTPS
+redirection off) and this server's own origin trusted for CSRF, so a browser can use the admin.
 """
 
 from __future__ import annotations
@@ -29,19 +29,17 @@ ROOT = lambda_local.ROOT
 STAGE = os.environ.get("LAMBDA_STAGE", "dev")
 
 
-def start_fake_aws() -> None:
-    """moto in-process, holding the stage's secrets where ``remote_env`` points."""
-    from moto import mock_aws
-
-    os.environ.update(lambda_local.aws_environment())
+def start_fake_aws(stack: contextlib.ExitStack) -> None:
+    """moto_server in a thread, holding the stage's secrets where ``remote_env`` points."""
+    endpoint = stack.enter_context(lambda_local.moto_server())
+    os.environ.update(lambda_local.aws_environment(endpoint))
     os.environ.pop("AWS_PROFILE", None)
-    mock_aws().start()
     stage_secrets = {
         "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
         "JWT_SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY") or secrets.token_urlsafe(40),
         "DATABASE_URL": os.environ["DATABASE_URL"],
     }
-    lambda_local.put_stage_secrets(STAGE, stage_secrets)
+    lambda_local.put_stage_secrets(STAGE, stage_secrets, endpoint_url=endpoint)
 
 
 class Front(BaseHTTPRequestHandler):
@@ -52,8 +50,6 @@ class Front(BaseHTTPRequestHandler):
     instance = threading.Lock()
 
     def do_request(self) -> None:
-        from zappa import handler as zappa_handler
-
         path, _, query = self.path.partition("?")
         prefix = f"/{STAGE}"
         if not (path == prefix or path.startswith(prefix + "/")):
@@ -76,7 +72,7 @@ class Front(BaseHTTPRequestHandler):
         )
         event["requestContext"]["identity"]["sourceIp"] = self.client_address[0]
         with self.instance:
-            result = zappa_handler.lambda_handler(event, lambda_local.LambdaContext())
+            result = self.harness.function.lambda_handler(event, lambda_local.LambdaContext())
         content = result.get("body") or ""
         data = base64.b64decode(content) if result.get("isBase64Encoded") else content.encode()
         self.reply(result["statusCode"], result.get("multiValueHeaders") or {}, data)
@@ -130,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/lambda-serve",
         description=(
-            "Serve the API through Zappa's real Lambda handler on http://127.0.0.1:PORT/"
+            "Serve the API through the real Lambda entry point on http://127.0.0.1:PORT/"
             f"{STAGE}/, each request an API Gateway event (debug off, secrets from moto's S3)."
         ),
     )
@@ -157,12 +153,13 @@ def main(argv: list[str] | None = None) -> int:
             "AWS_LAMBDA_FUNCTION_NAME": f"auth-api-{STAGE}",
         }
     )
-    start_fake_aws()
-    Front.harness = lambda_local.LambdaHarness(STAGE)
-    # The first line on stdout names the port (--port 0 lets the system pick a free one).
-    print(f"lambda-serve: http://127.0.0.1:{port}/{STAGE}/", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    with contextlib.ExitStack() as stack:
+        start_fake_aws(stack)
+        Front.harness = lambda_local.LambdaHarness(STAGE)
+        # The first line on stdout names the port (--port 0 lets the system pick a free one).
+        print(f"lambda-serve: http://127.0.0.1:{port}/{STAGE}/", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
     return 0
 
 

@@ -1,7 +1,9 @@
-"""The API as Lambda runs it: Zappa's real handler, events of API Gateway and Function URLs.
+"""The API as Lambda runs it: the function's entry point (``app/lambda_function.py``), events
+of API Gateway, Function URLs and the daily schedule (which goes on to Zappa's handler).
 
-Also ``app/serverless.py``: stage-prefixed static URLs, the client address from the event and
-the scheduled purge. AWS is moto, in-process: nothing leaves this machine.
+Also ``app/serverless.py``: stage-prefixed static URLs, the stage prefix and client address from
+the event, the SnapStart hooks. AWS is moto_server, in a thread on 127.0.0.1: nothing leaves
+this machine.
 """
 
 import contextlib
@@ -14,14 +16,13 @@ from datetime import timedelta
 from unittest import mock
 
 from django.db import connection
-from django.test import RequestFactory, TestCase, TransactionTestCase, override_settings
+from django.test import TestCase, TransactionTestCase, override_settings
 from django.utils import timezone
-from moto import mock_aws
 
 from app.accounts import services
 from app.accounts.models import RefreshToken, User
 from app.serverless import (
-    LambdaClientAddressMiddleware,
+    ApiGatewayEnviron,
     after_restore,
     before_snapshot,
     prepare_for_requests,
@@ -37,6 +38,7 @@ from tests.support.lambda_harness import (
     URL_HOST,
     LambdaHarness,
     aws_environment,
+    moto_server,
     put_stage_secrets,
     scheduled_event,
 )
@@ -59,18 +61,18 @@ class LambdaHandlerTests(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls._environ = mock.patch.dict(os.environ, aws_environment())
+        cls._moto = moto_server()
+        endpoint = cls._moto.__enter__()
+        cls._environ = mock.patch.dict(os.environ, aws_environment(endpoint))
         cls._environ.start()
-        cls._aws = mock_aws()
-        cls._aws.start()
-        put_stage_secrets("dev", SECRETS)
+        put_stage_secrets("dev", SECRETS, endpoint_url=endpoint)
         cls.lambda_ = LambdaHarness("dev")
 
     @classmethod
     def tearDownClass(cls):
         cls.lambda_.close()
-        cls._aws.stop()
         cls._environ.stop()
+        cls._moto.__exit__(None, None, None)
         super().tearDownClass()
 
     def setUp(self):
@@ -85,7 +87,6 @@ class LambdaHandlerTests(TestCase):
     def test_cold_start_loads_the_secrets_from_remote_env_in_s3(self):
         for name, value in SECRETS.items():
             self.assertEqual(os.environ[name], value)
-        self.assertEqual(os.environ["STAGE"], "dev")
 
     def test_the_readme_session_works_through_api_gateway(self):
         credentials = {"email": "user@example.com", "password": PASSWORD}
@@ -250,25 +251,53 @@ class LambdaHandlerTests(TestCase):
         self.assertEqual(logging.getLevelName(logging.getLogger().level), "WARNING")
 
 
-class LambdaClientAddressMiddlewareTests(TestCase):
-    def address(self, event):
-        request = RequestFactory().get("/", REMOTE_ADDR="10.9.9.9")
-        if event is not None:
-            request.META["lambda.event"] = event
-        return LambdaClientAddressMiddleware(lambda r: r.META["REMOTE_ADDR"])(request)
+class ApiGatewayEnvironTests(TestCase):
+    """What Django sees of an event once apig-wsgi and ``ApiGatewayEnviron`` made it an environ."""
 
-    def test_client_address_comes_from_the_event_not_x_forwarded_for(self):
-        cases = {
-            "API Gateway v1": (
-                {"requestContext": {"identity": {"sourceIp": CLIENT_IP}}},
-                CLIENT_IP,
-            ),
-            "Function URL": ({"requestContext": {"http": {"sourceIp": CLIENT_IP}}}, CLIENT_IP),
-            "no Lambda event": (None, "10.9.9.9"),
+    def environ(self, event, **environ):
+        environ = {"PATH_INFO": "/api/me/", "REMOTE_ADDR": "198.51.100.66", **environ}
+        environ["apig_wsgi.full_event"] = event
+        seen = {}
+        ApiGatewayEnviron(lambda env, start: seen.update(env))(environ, None)
+        return (
+            seen.get("SCRIPT_NAME", ""),
+            seen["PATH_INFO"],
+            seen["REMOTE_ADDR"],
+        )
+
+    def test_the_stage_prefix_and_client_address_come_from_the_event(self):
+        v1 = {"requestContext": {"stage": "dev", "identity": {"sourceIp": CLIENT_IP}}}
+        v2 = {
+            "version": "2.0",
+            "requestContext": {"stage": "$default", "http": {"sourceIp": CLIENT_IP}},
         }
-        for label, (event, expected) in cases.items():
+        http_api = {
+            "version": "2.0",
+            "requestContext": {"stage": "dev", "http": {"sourceIp": CLIENT_IP}},
+        }
+        cases = {
+            "REST API on execute-api": (
+                v1,
+                {"HTTP_HOST": API_HOST},
+                ("/dev", "/api/me/", CLIENT_IP),
+            ),
+            "REST API from the console, no host": (v1, {}, ("/dev", "/api/me/", CLIENT_IP)),
+            "REST API on a custom domain": (
+                v1,
+                {"HTTP_HOST": "auth.example.com"},
+                ("", "/api/me/", CLIENT_IP),
+            ),
+            "Function URL": (v2, {"HTTP_HOST": URL_HOST}, ("", "/api/me/", CLIENT_IP)),
+            "HTTP API, stage in the path": (
+                http_api,
+                {"PATH_INFO": "/dev/api/me/"},
+                ("/dev", "/api/me/", CLIENT_IP),
+            ),
+            "no event": ({}, {}, ("", "/api/me/", "198.51.100.66")),
+        }
+        for label, (event, environ, expected) in cases.items():
             with self.subTest(label):
-                self.assertEqual(self.address(event), expected)
+                self.assertEqual(self.environ(event, **environ), expected)
 
 
 class ScriptPrefixStorageTests(TestCase):

@@ -48,11 +48,7 @@ class ZappaSettingsTests(unittest.TestCase):
             self.assertNotIn(name, text)
         for config in SETTINGS.values():
             self.assertNotIn("environment_variables", config)
-            # The one variable in the function's configuration says when to start Django.
-            self.assertEqual(
-                config.get("aws_environment_variables", {}),
-                {"INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true"} if "extends" not in config else {},
-            )
+            self.assertNotIn("aws_environment_variables", config)
 
     def test_what_lambda_does_not_need_is_left_out_of_the_package(self):
         excluded = set(stage("dev")["exclude"])
@@ -110,13 +106,11 @@ class ZappaSettingsTests(unittest.TestCase):
                 )
                 self.assertGreater(config["lambda_concurrency"], 0)
 
-    def test_both_stages_snapshot_published_versions_and_start_django_in_the_init_phase(self):
+    def test_both_stages_snapshot_published_versions_and_enter_through_our_entry_point(self):
         for name in ("dev", "production"):
             with self.subTest(stage=name):
                 config = stage(name)
                 self.assertEqual(config["snap_start"], "PublishedVersions")
                 self.assertNotIn("provisioned_concurrency", config)
-                self.assertEqual(
-                    config["aws_environment_variables"],
-                    {"INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true"},
-                )
+                # Its import is the init phase; Zappa's handler only for non-HTTP events.
+                self.assertEqual(config["lambda_handler"], "app.lambda_function.lambda_handler")

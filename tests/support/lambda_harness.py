@@ -1,19 +1,23 @@
-"""Lambda events, and the real Zappa handler run in-process, for tests and local tools.
+"""Lambda events, and the function's entry point run in-process, for tests and local tools.
 
 Builds ``zappa_settings.py`` from ``zappa_settings.json`` exactly as ``zappa package`` would,
-and feeds ``zappa.handler.lambda_handler`` API Gateway REST (v1) proxy events and Function URL
-(payload 2.0) events. A small cookie jar makes admin sessions possible. Used by the handler
-tests, ``scripts/lambda-serve`` and the cold-start benchmark; the event builders need nothing
-but the standard library. Every AWS call made with ``aws_environment()`` can only reach moto.
+and feeds ``app.lambda_function.lambda_handler`` API Gateway REST (v1) proxy events, Function
+URL (payload 2.0) events and scheduled events. A small cookie jar makes admin sessions
+possible. Used by the handler tests, ``scripts/lambda-serve`` and the cold-start benchmark; the
+event builders need nothing but the standard library. Every AWS call made with
+``aws_environment()`` can only reach moto.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import importlib
 import json
 import sys
 import time
 import types
+import urllib.request
 import uuid
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -93,40 +97,61 @@ class Response:
         return self.content.decode()
 
 
+@contextlib.contextmanager
+def moto_server():
+    """moto_server in a thread, on a free port of 127.0.0.1; yields its URL. The function reads
+    its secrets over HTTP (``app/remote_env.py``), which moto's in-process mock cannot catch."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        # moto's state is process-wide: start empty, as a new moto_server process would.
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
+        yield endpoint
+    finally:
+        server.stop()
+
+
 class LambdaHarness:
-    """One cold start of the handler for ``stage``; ``request`` then sends events to it."""
+    """One cold start of the function for ``stage``; ``request`` then sends events to it."""
 
     def __init__(self, stage: str = "dev") -> None:
-        from zappa.handler import LambdaHandler
-
         self.stage = stage
         self.cookies: dict[str, str] = {}
-        # The handler imports its settings by module name: the module Zappa would ship,
+        # The entry point imports its settings by module name: the module Zappa would ship,
         # made from its source and registered under that name.
         settings = types.ModuleType("zappa_settings")
         exec(zappa_settings_source(stage), settings.__dict__)
         sys.modules["zappa_settings"] = settings
-        # LambdaHandler is a process-wide singleton: start from nothing, as a cold start does.
-        LambdaHandler._LambdaHandler__instance = None
-        self._handler_class = LambdaHandler
-        self.handler = LambdaHandler("zappa_settings")
+        # Importing the entry point is the init phase: again for each harness, as each cold
+        # start does it.
+        module = sys.modules.get("app.lambda_function")
+        if module is None:
+            self.function = importlib.import_module("app.lambda_function")
+        else:
+            self.function = importlib.reload(module)
 
     def close(self) -> None:
         sys.modules.pop("zappa_settings", None)
-        self._handler_class._LambdaHandler__instance = None
+        # Zappa's handler (scheduled events) is a process-wide singleton: forget it.
+        zappa_handler = sys.modules.get("zappa.handler")
+        if zappa_handler is not None:
+            zappa_handler.LambdaHandler._LambdaHandler__instance = None
 
     def invoke(self, event: dict):
         """Call ``lambda_handler`` as Lambda does, keeping the test's database connection."""
         from django.core import signals
         from django.db import close_old_connections
-        from zappa import handler as zappa_handler
 
         # As django.test.Client does: the handler's request signals would close the
         # connection that holds the test transaction.
         signals.request_started.disconnect(close_old_connections)
         signals.request_finished.disconnect(close_old_connections)
         try:
-            return zappa_handler.lambda_handler(event, LambdaContext())
+            return self.function.lambda_handler(event, LambdaContext())
         finally:
             signals.request_started.connect(close_old_connections)
             signals.request_finished.connect(close_old_connections)
@@ -266,12 +291,15 @@ def scheduled_event(function: str, stage: str = "dev") -> dict:
     }
 
 
-def aws_environment() -> dict[str, str]:
-    """Dummy credentials that can only ever reach moto."""
-    return {
+def aws_environment(endpoint_url: str | None = None) -> dict[str, str]:
+    """Dummy credentials that can only ever reach moto (at ``endpoint_url`` when given)."""
+    environment = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
     }
+    if endpoint_url:
+        environment["AWS_ENDPOINT_URL"] = endpoint_url
+    return environment

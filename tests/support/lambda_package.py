@@ -34,6 +34,18 @@ def unpack(zip_path: Path, into: Path) -> None:
 # fails here as it would there, and no cold start is timed with imports the zip does not make.
 LAMBDA_PYTHON = (sys.executable, "-S")
 
+# The function's handler, as the stage's configuration names it, and Zappa's default one; a
+# child process imports it as ``lambda_handler``.
+ENTRY_POINT = json.loads((ROOT / "zappa_settings.json").read_text())["base"]["lambda_handler"]
+ZAPPA_ENTRY_POINT = "handler.lambda_handler"
+
+
+def import_entry_point(entry_point: str = ENTRY_POINT) -> str:
+    """The line of Python that imports ``entry_point`` as ``lambda_handler``: Lambda's init."""
+    module, _, function = entry_point.rpartition(".")
+    return f"from {module} import {function} as lambda_handler"
+
+
 # What the Lambda runtime provides outside the package.
 RUNTIME_PACKAGES = ["boto3", "snapshot-restore-py==1.0.0"]
 
@@ -138,7 +150,7 @@ class FunctionStage:
 SNAPSTART_CHILD = r"""
 import base64, json, os, sys, time
 started = time.perf_counter()
-import handler
+ENTRY
 init_ms = (time.perf_counter() - started) * 1000
 import snapshot_restore_py as registry
 from django.db import connections
@@ -155,11 +167,11 @@ for event in events:
         restored = time.perf_counter()
         for hook, args, kwargs in registry.get_after_restore():
             hook(*args, **kwargs)
-        response = handler.lambda_handler(event, None)
+        response = lambda_handler(event, None)
         answered = time.perf_counter()
         body = json.loads(response["body"])
         warm = time.perf_counter()
-        handler.lambda_handler(event, None)
+        lambda_handler(event, None)
         out = {"status": response["statusCode"], "body": body,
                "restore_to_response_ms": (answered - restored) * 1000,
                "warm_ms": (time.perf_counter() - warm) * 1000}
@@ -192,10 +204,10 @@ def snapstart_rehearsal(stage: FunctionStage, zip_path: Path, copies: int = 3) -
         "POST", "/api/login/", "", {"Content-Type": "application/json"}, body, "dev"
     )
     result = subprocess.run(
-        [*LAMBDA_PYTHON, "-c", SNAPSTART_CHILD],
+        [*LAMBDA_PYTHON, "-c", SNAPSTART_CHILD.replace("ENTRY", import_entry_point())],
         input=json.dumps([login] * copies),
         cwd=task,
-        env={**env, "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,8 +1,9 @@
 """The lean Lambda package: what it leaves out, and every page still served from it.
 
 Unzips ``build/auth-api-dev.zip`` (``scripts/package dev`` builds it when missing) as Lambda
-does and runs Zappa's handler from it in a fresh process, against PostgreSQL and moto_server on
-127.0.0.1: each page under the API Gateway stage, every asset the page links, and the API.
+does and runs the function's entry point from it in a fresh process, against PostgreSQL and
+moto_server on 127.0.0.1: each page under the API Gateway stage, every asset the page links,
+and the API, with neither the AWS SDK nor Zappa's handler loaded.
 """
 
 import json
@@ -14,7 +15,12 @@ import pytest
 
 from tests.support import PASSWORD
 from tests.support.lambda_harness import api_gateway_event
-from tests.support.lambda_package import BUILD, LAMBDA_PYTHON, FunctionStage
+from tests.support.lambda_package import (
+    BUILD,
+    LAMBDA_PYTHON,
+    FunctionStage,
+    import_entry_point,
+)
 from tests.support.live_server import ROOT
 
 ZIP = BUILD / "auth-api-dev.zip"
@@ -23,27 +29,31 @@ PAGES = ["/", "/api/", "/api/docs/", "/api/redoc/", "/admin/login/", "/api/login
 # Runs in the unzipped package: each page, then every asset it links, as API Gateway events.
 CHILD = r"""
 import base64, copy, json, re, sys
-import handler
+ENTRY
 template, calls = json.loads(sys.stdin.read())
 def get(path, query=None):
     event = copy.deepcopy(template)
     event["path"], event["queryStringParameters"] = path, query
     event["pathParameters"] = {"proxy": path.lstrip("/")}
     event["requestContext"]["path"] = "/dev" + path
-    response = handler.lambda_handler(event, None)
+    response = lambda_handler(event, None)
     body = response.get("body") or ""
     raw = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
     return response["statusCode"], raw
 answers = {}
+# The API first: what its requests import that the init phase did not.
+before = set(sys.modules)
+for name, event in calls["api"]:
+    answers[name] = [lambda_handler(event, None)["statusCode"], 0]
+imported_by_api = sorted(set(sys.modules) - before)
 for page in calls["pages"]:
     status, raw = get(page)
     answers[page] = [status, len(raw)]
     for asset in re.findall(r'(?:src|href)="/dev(/static/[^"]+)"', raw.decode()):
         answers[asset] = list(map(lambda v: v if isinstance(v, int) else len(v), get(asset)))
 answers["script"] = [get("/api/docs/", {"script": ""})[0], 0]
-for name, event in calls["api"]:
-    answers[name] = [handler.lambda_handler(event, None)["statusCode"], 0]
-print(json.dumps(answers))
+sdk = sorted(name for name in ("boto3", "botocore", "zappa.handler") if name in sys.modules)
+print(json.dumps({"answers": answers, "sdk": sdk, "imported_by_api": imported_by_api}))
 """
 
 
@@ -86,8 +96,8 @@ def test_the_package_leaves_out_source_maps_copies_translations_and_unused_code(
 def test_every_page_and_asset_is_served_from_the_lean_package(lean_zip):
     credentials = {"email": "package@example.com", "password": PASSWORD}
 
-    def event(method, path, body=None):
-        headers = {"Accept": "text/html", "Content-Type": "application/json"}
+    def event(method, path, body=None, accept="text/html"):
+        headers = {"Accept": accept, "Content-Type": "application/json"}
         return api_gateway_event(
             method, path, "", headers, json.dumps(body) if body else None, "dev"
         )
@@ -95,14 +105,14 @@ def test_every_page_and_asset_is_served_from_the_lean_package(lean_zip):
     calls = {
         "pages": PAGES,
         "api": [
-            ("register", event("POST", "/api/register/", credentials)),
-            ("login", event("POST", "/api/login/", credentials)),
+            ("register", event("POST", "/api/register/", credentials, "application/json")),
+            ("login", event("POST", "/api/login/", credentials, "application/json")),
         ],
     }
     with FunctionStage("package") as stage:
         task, env = stage.unpacked(lean_zip)
         result = subprocess.run(
-            [*LAMBDA_PYTHON, "-c", CHILD],
+            [*LAMBDA_PYTHON, "-c", CHILD.replace("ENTRY", import_entry_point())],
             input=json.dumps([event("GET", "/"), calls]),
             cwd=task,
             env=env,
@@ -111,7 +121,12 @@ def test_every_page_and_asset_is_served_from_the_lean_package(lean_zip):
             timeout=300,
         )
     assert result.returncode == 0, result.stderr[-3000:]
-    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    answers = report["answers"]
+    # Neither the AWS SDK nor Zappa's handler is loaded to answer HTTP events, and the init
+    # phase loaded everything the API's first requests need.
+    assert report["sdk"] == []
+    assert report["imported_by_api"] == [], report["imported_by_api"]
     failed = {path: answer for path, answer in answers.items() if answer[0] not in (200, 201)}
     assert failed == {}, result.stdout[-3000:]
     assets = [path for path in answers if path.startswith("/static/")]
