@@ -29,16 +29,19 @@ def start():
     """The init phase: secrets, Django, every import a request needs, the SnapStart hooks.
     Returns the function that answers HTTP events."""
     settings = _stage_settings()
+    secrets = dict
     if getattr(settings, "REMOTE_ENV", None):
-        remote_env.load(settings.REMOTE_ENV)
-    os.environ.update(getattr(settings, "ENVIRONMENT_VARIABLES", {}))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings.DJANGO_SETTINGS)
+        # S3 answers while Django's modules load; nothing reads a setting before secrets().
+        secrets = remote_env.load_in_background(settings.REMOTE_ENV)
 
     from apig_wsgi import make_lambda_handler
     from django.core.wsgi import get_wsgi_application
 
     from app import serverless
 
+    secrets()
+    os.environ.update(getattr(settings, "ENVIRONMENT_VARIABLES", {}))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings.DJANGO_SETTINGS)
     application = serverless.ApiGatewayEnviron(get_wsgi_application())
     serverless.prepare_for_requests()
     serverless.register_snapshot_hooks()

@@ -14,6 +14,8 @@ import hmac
 import http.client
 import json
 import os
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
@@ -27,10 +29,33 @@ class RemoteEnvError(RuntimeError):
 def load(url: str, *, environ: dict | None = None) -> dict[str, str]:
     """Read the JSON object at ``url`` (``s3://bucket/key``) and put each value in ``environ``
     (``os.environ`` by default); return what was read."""
+    return load_in_background(url, environ=environ)()
+
+
+def load_in_background(url: str, *, environ: dict | None = None) -> Callable[[], dict[str, str]]:
+    """Start reading ``url`` in a thread, whose GET waits on the network while the caller goes
+    on importing; the function returned waits for it, puts the values in ``environ`` and
+    returns them, or raises what went wrong."""
     environ = os.environ if environ is None else environ
-    values = fetch(url, environ=environ)
-    environ.update(values)
-    return values
+    outcome: dict = {}
+
+    def read() -> None:
+        try:
+            outcome["values"] = fetch(url, environ=environ)
+        except Exception as error:  # raised again in the caller's thread, by wait()
+            outcome["error"] = error
+
+    thread = threading.Thread(target=read, name="remote_env", daemon=True)
+    thread.start()
+
+    def wait() -> dict[str, str]:
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        environ.update(outcome["values"])
+        return outcome["values"]
+
+    return wait
 
 
 def fetch(url: str, *, environ, now: datetime | None = None) -> dict[str, str]:
