@@ -216,6 +216,25 @@ class LambdaHandlerTests(TestCase):
         self.assertEqual(RefreshToken.objects.count(), 1)
         self.assertIsNotNone(services.rotate(refresh_token=kept.refresh_token).refresh_token)
 
+    def test_zappa_manage_events_run_management_commands(self):
+        # scripts/deploy migrates with `zappa manage dev "migrate --noinput"`.
+        make_user()
+        services.login(
+            email="user@example.com", password=PASSWORD, now=timezone.now() - timedelta(days=31)
+        )
+        self.assertEqual(self.lambda_.invoke({"manage": "purge_expired"}), {})
+        self.assertEqual(RefreshToken.objects.count(), 0)
+
+    def test_zappa_invoke_raw_events_run_python(self):
+        # How scripts/deploy says to create the first admin.
+        self.lambda_.invoke(
+            {
+                "raw_command": "from app.accounts.models import User; "
+                "User.objects.create_superuser('root@example.com', 'a-long-temporary-password')"
+            }
+        )
+        self.assertTrue(User.objects.get(email="root@example.com").is_superuser)
+
     def test_logs_at_the_production_level_hold_no_token_or_authorization_header(self):
         make_user()
         captured = io.StringIO()
