@@ -120,19 +120,26 @@ def test_fifty_clients_get_no_5xx_and_every_refresh_uses_up_exactly_one_token(ap
     """Run, print the table; no 5xx, and no token used twice."""
     results = Results()
     server = api_server
-    start_gate = threading.Barrier(CLIENTS + 1)
     clients = []
+    timing = {}
+
+    def begin():
+        # The barrier's action: runs once every client has logged in, before any goes on, so
+        # that each sees its deadline (set afterwards, a client could find it still 0 and stop).
+        timing["started"] = time.monotonic()
+        for client in clients:
+            client.deadline = timing["started"] + SECONDS
+        with results.lock:
+            results.measuring = True
+            timing["refreshes_before"] = results.refreshes
+
+    start_gate = threading.Barrier(CLIENTS + 1, action=begin)
     for number in range(CLIENTS):
         client = Client(number, server.url, start_gate, 0, results)
         clients.append(client)
         client.start()
     start_gate.wait()
-    started = time.monotonic()
-    for client in clients:
-        client.deadline = started + SECONDS
-    with results.lock:
-        results.measuring = True
-        refreshes_before = results.refreshes
+    started, refreshes_before = timing["started"], timing["refreshes_before"]
     for client in clients:
         client.join(timeout=SECONDS + 120)
     elapsed = time.monotonic() - started
@@ -170,6 +177,9 @@ def test_fifty_clients_get_no_5xx_and_every_refresh_uses_up_exactly_one_token(ap
         f"successful refreshes: {results.refreshes} ({results.refreshes - refreshes_before} "
         "while measuring)"
     )
+    # The run measured something: every client made requests, and refreshes happened.
+    assert total >= CLIENTS, f"only {total} requests in {elapsed:.1f} s"
+    assert results.refreshes > refreshes_before, "no refresh while measuring"
     assert server_errors == 0, f"{server_errors} responses were 5xx"
     assert used == results.refreshes, f"{used} tokens used up for {results.refreshes} refreshes"
     assert revoked == 0, f"{revoked} sessions ended: a refresh token was presented twice"
