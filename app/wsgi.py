@@ -1,4 +1,4 @@
-"""WSGI entry point: ``runserver`` in development, Zappa's handler on Lambda."""
+"""WSGI entry point for ``runserver`` and gunicorn; on Lambda, ``app/lambda_function.py``."""
 
 import os
 

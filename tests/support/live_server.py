@@ -60,7 +60,7 @@ def start_lambda_serve(database_url: str, log) -> tuple[subprocess.Popen, str]:
         stderr=log,
         text=True,
     )
-    # Zappa's handler prints a word or two at its cold start; the URL line follows.
+    # Other lines may come first (the init phase's); the URL line says the server is up.
     for line in process.stdout:
         found = re.search(r"lambda-serve: http://127\.0\.0\.1:(\d+)/", line)
         if found:
