@@ -1,5 +1,6 @@
 """The README's curl session, pasted into bash twice against a live server, as a reader would."""
 
+import json
 import re
 import subprocess
 
@@ -27,5 +28,7 @@ def test_the_readmes_curl_session_runs_twice_as_written(api_server):
         assert re.fullmatch(r'\{"id":\d+,"email":"user-\d+@example.com"\}', lines[0]), lines
         assert lines[3].startswith('{"id":') and '"username":"John Smith"' in lines[3]
         assert '"email":"newuser-' in lines[4]
-        assert lines[6] == '{"success":"User logged out."}'
-        assert '"code":"invalid_refresh_token"' in lines[7]
+        assert set(json.loads(lines[6])) == {"access_token", "refresh_token"}
+        assert lines[7] == '{"success":"User logged out of every session."}'
+        assert lines[8] == '{"success":"User logged out."}'
+        assert '"code":"invalid_refresh_token"' in lines[9]
