@@ -201,10 +201,15 @@ def _end_sessions_on_deactivation_or_new_password(
     sender, instance: User, created: bool, **kwargs
 ) -> None:
     # Deactivation ends every session, so reactivating an account revives none of them; a new
-    # password (the admin's form, the API) ends every session but the one that changed it.
+    # password (the admin's form, the API) ends every session but the one that changed it,
+    # and a user who can no longer log in by password (the admin's "disabled") keeps none.
     # set_password() keeps the raw password in _password until save() has sent post_save
     # (a hash upgrade inside check_password() clears it first: no change).
-    if not instance.is_active or (instance._password is not None and not created):
+    if (
+        not instance.is_active
+        or not instance.has_usable_password()
+        or (instance._password is not None and not created)
+    ):
         sessions = Session.objects.filter(user_id=instance.pk)
         keep = getattr(instance, "_keep_session", None)
         if keep is not None and instance.is_active:

@@ -122,6 +122,21 @@ class AdminPasswordTests(TestCase):
             with self.subTest(pair=pair.refresh_token), self.assertRaises(InvalidRefreshToken):
                 services.rotate(refresh_token=pair.refresh_token)
 
+    def test_disabling_password_login_in_the_admin_ends_every_session_of_that_user(self):
+        admin_user = User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
+        self.client.force_login(admin_user)
+        user = make_user()
+        pair = services.login(email="user@example.com", password=PASSWORD)
+        response = self.client.post(
+            reverse("admin:auth_user_password_change", args=[user.pk]),
+            {"usable_password": "false", "unset-password": "Disable password-based authentication"},
+        )
+        self.assertEqual(response.status_code, 302, response.content[:2000])
+        user.refresh_from_db()
+        self.assertFalse(user.has_usable_password())
+        with self.assertRaises(InvalidRefreshToken):
+            services.rotate(refresh_token=pair.refresh_token)
+
     def test_saving_a_user_without_a_new_password_ends_no_session(self):
         user = make_user()
         pair = services.login(email="user@example.com", password=PASSWORD)
