@@ -29,7 +29,7 @@ def start():
     """The init phase: secrets, Django, every import a request needs, the SnapStart hooks.
     Returns the function that answers HTTP events."""
     settings = _stage_settings()
-    secrets = dict
+    secrets = dict  # no remote_env: nothing to wait for
     if getattr(settings, "REMOTE_ENV", None):
         # S3 answers while Django's modules load; nothing reads a setting before secrets().
         secrets = remote_env.load_in_background(settings.REMOTE_ENV)
