@@ -59,8 +59,10 @@ def is_http(event) -> bool:
     )
 
 
-http_handler = start()
-gc.enable()
+try:
+    http_handler = start()
+finally:
+    gc.enable()
 # What init made stays out of every later collection (and, forked or restored, is not
 # copied by one).
 gc.freeze()
