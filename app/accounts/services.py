@@ -80,17 +80,36 @@ def login(
         ip_address=_ip_or_none(address),
     )
     refresh_token, token = _new_refresh_token(session=session, limits=limits, now=now)
-    if connection.vendor == "postgresql":
-        statements.start_session(
-            session=session, token=token, last_login=now, give_back=attempt.keys
-        )
-    else:
-        with transaction.atomic():
-            attempt.give_back()
-            User.objects.filter(pk=user.pk).update(last_login=now)
-            session.save(force_insert=True)
-            token.save(force_insert=True)
+    if not _start_session(session=session, token=token, user=user, attempt=attempt, now=now):
+        # The password changed or the user was deactivated since the check above.
+        raise InvalidCredentials()
     return _pair(session=session, refresh_token=refresh_token, limits=limits, now=now)
+
+
+def _start_session(
+    *,
+    session: Session,
+    token: RefreshToken,
+    user: User,
+    attempt: throttling.Attempt,
+    now: datetime,
+) -> bool:
+    if connection.vendor == "postgresql":
+        return statements.start_session(
+            session=session,
+            token=token,
+            password=user.password,
+            last_login=now,
+            give_back=attempt.keys,
+        )
+    with transaction.atomic():
+        checked = User.objects.filter(pk=user.pk, password=user.password, is_active=True)
+        if not checked.update(last_login=now):
+            return False
+        attempt.give_back()
+        session.save(force_insert=True)
+        token.save(force_insert=True)
+    return True
 
 
 def authenticate_throttled(

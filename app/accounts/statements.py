@@ -30,27 +30,36 @@ def _tables() -> dict[str, str]:
 
 
 def start_session(
-    *, session: Session, token: RefreshToken, last_login: datetime, give_back: Sequence[str]
-) -> None:
-    """Give the login's counted attempt back, set ``last_login``, insert the session and its
-    first refresh token."""
+    *,
+    session: Session,
+    token: RefreshToken,
+    password: str,
+    last_login: datetime,
+    give_back: Sequence[str],
+) -> bool:
+    """Start ``session`` with its first refresh token, set ``last_login`` and give the login's
+    counted attempt back, only if the user is still active with the ``password`` hash that was
+    checked. Whether it was started."""
     tables = _tables()
     with connection.cursor() as cursor:
+        # The user's row is the guard: an UPDATE waits for a password change or deactivation
+        # in progress and then sees it, so no session starts on a password that just changed.
         cursor.execute(
-            f"WITH given_back AS (UPDATE {tables['counter']} SET count = count - 1 "  # noqa: S608
-            "WHERE key = ANY(%s)), "
-            f"last_login AS (UPDATE {tables['user']} SET last_login = %s WHERE id = %s), "
+            f"WITH last_login AS (UPDATE {tables['user']} SET last_login = %s "  # noqa: S608
+            "WHERE id = %s AND password = %s AND is_active RETURNING id), "
+            f"given_back AS (UPDATE {tables['counter']} SET count = count - 1 "
+            "WHERE key = ANY(%s) AND EXISTS (SELECT 1 FROM last_login)), "
             f"new_session AS (INSERT INTO {tables['session']} (id, user_id, created_at, "
             "expires_at, last_used_at, revoked_at, user_agent, ip_address) "
-            "VALUES (%s, %s, %s, %s, %s, NULL, %s, %s) RETURNING id) "
+            "SELECT %s, id, %s, %s, %s, NULL, %s, %s FROM last_login RETURNING id) "
             f"INSERT INTO {tables['token']} (digest, session_id, created_at, expires_at, used_at) "
             "SELECT %s, id, %s, %s, NULL FROM new_session",
             [
-                list(give_back),
                 last_login,
                 session.user_id,
+                password,
+                list(give_back),
                 session.pk,
-                session.user_id,
                 session.created_at,
                 session.expires_at,
                 session.last_used_at,
@@ -61,6 +70,7 @@ def start_session(
                 token.expires_at,
             ],
         )
+        return cursor.rowcount == 1
 
 
 def use_up(*, token: RefreshToken, session: Session, successor: RefreshToken) -> bool:

@@ -201,6 +201,53 @@ class RotationLockTests(TransactionTestCase):
         self.assertEqual(RefreshToken.objects.count(), 1)
 
 
+class LoginDuringPasswordChangeTests(TransactionTestCase):
+    def test_a_login_that_checked_the_old_password_starts_no_session_once_the_change_commits(self):
+        user = make_user()
+        holding, release = threading.Event(), threading.Event()
+
+        def change_slowly():
+            try:
+                with transaction.atomic():
+                    user.set_password("a-brand-new-phrase-9")
+                    user.save()
+                    holding.set()
+                    release.wait(timeout=30)
+            finally:
+                connection.close()
+
+        changer = threading.Thread(target=change_slowly)
+        changer.start()
+        holding.wait(timeout=30)
+        credentials = {"email": "user@example.com", "password": PASSWORD}
+        with ThreadPoolExecutor(1) as pool:
+            login = pool.submit(race, [(reverse("login"), credentials)])
+            # On PostgreSQL the login reads the old password (the change is not committed),
+            # checks it, and then waits on the user's row: release the change only then.
+            wait_until_a_query_waits_for_a_lock()
+            release.set()
+            statuses = login.result(timeout=30)
+        changer.join()
+        self.assertEqual(statuses, [401])
+        self.assertFalse(Session.objects.filter(revoked_at=None).exists())
+
+
+def wait_until_a_query_waits_for_a_lock(timeout=10.0):
+    """PostgreSQL: until another connection waits for a row lock; SQLite, whose writers queue
+    for the one lock before they read, is given a moment."""
+    if connection.vendor != "postgresql":
+        time.sleep(0.3)
+        return
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no query came to wait for the lock")
+
+
 class ParallelRequestTests(TransactionTestCase):
     def test_parallel_refreshes_of_one_token_let_exactly_one_succeed(self):
         make_user()

@@ -128,6 +128,32 @@ class LoginTests(TestCase):
                 services.login(email=email, password=password, now=NOW)
         self.assertFalse(Session.objects.exists())
 
+    def test_a_password_change_or_deactivation_during_the_check_starts_no_session(self):
+        # Another request changes the password (or deactivates the user) after this login
+        # checked the old one and before its session is written: the session must not start,
+        # or it would outlive the change that was meant to end every session.
+        changes = {
+            "new password": {"password": "argon2$another-hash"},
+            "deactivated": {"is_active": False},
+        }
+        real_check = User.check_password
+        for label, change in changes.items():
+            with self.subTest(label):
+
+                def check_then_change(user, raw, change=change):
+                    result = real_check(user, raw)
+                    User.objects.filter(pk=user.pk).update(**change)
+                    return result
+
+                with (
+                    mock.patch.object(User, "check_password", check_then_change),
+                    self.assertRaises(InvalidCredentials),
+                ):
+                    services.login(email="user@example.com", password=PASSWORD, now=NOW)
+                self.assertFalse(Session.objects.exists())
+                User.objects.filter(email="user@example.com").delete()
+                make_user()
+
 
 @override_settings(LOGIN_THROTTLE=THROTTLE)
 class LoginThrottleTests(TestCase):
