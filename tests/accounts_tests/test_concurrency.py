@@ -2,6 +2,7 @@
 gunicorn worker processes. The guarantees are exact on PostgreSQL (row locks at READ COMMITTED)
 and on SQLite (one writer at a time)."""
 
+import contextlib
 import os
 import random
 import subprocess
@@ -175,28 +176,17 @@ class RotationLockTests(TransactionTestCase):
         make_user()
         pair = services.login(email="user@example.com", password=PASSWORD)
         session = Session.objects.get()
-        holding, release = threading.Event(), threading.Event()
 
-        def revoke_slowly():
-            try:
-                with transaction.atomic():
-                    Session.objects.filter(pk=session.pk).update(revoked_at=timezone.now())
-                    holding.set()
-                    release.wait(timeout=30)
-            finally:
-                connection.close()
+        def revoke():
+            Session.objects.filter(pk=session.pk).update(revoked_at=timezone.now())
 
-        revoker = threading.Thread(target=revoke_slowly)
-        revoker.start()
-        holding.wait(timeout=30)
-        with ThreadPoolExecutor(1) as pool:
+        with held_open(revoke) as release, ThreadPoolExecutor(1) as pool:
             refresh = pool.submit(
                 race, [(reverse("refresh"), {"refresh_token": pair.refresh_token})]
             )
-            time.sleep(0.3)
-            release.set()
+            wait_until_a_query_waits_for_a_lock()
+            release()
             statuses = refresh.result(timeout=30)
-        revoker.join()
         self.assertEqual(statuses, [401])
         self.assertEqual(RefreshToken.objects.count(), 1)
 
@@ -204,32 +194,46 @@ class RotationLockTests(TransactionTestCase):
 class LoginDuringPasswordChangeTests(TransactionTestCase):
     def test_a_login_that_checked_the_old_password_starts_no_session_once_the_change_commits(self):
         user = make_user()
-        holding, release = threading.Event(), threading.Event()
 
-        def change_slowly():
-            try:
-                with transaction.atomic():
-                    user.set_password("a-brand-new-phrase-9")
-                    user.save()
-                    holding.set()
-                    release.wait(timeout=30)
-            finally:
-                connection.close()
+        def change_password():
+            user.set_password("a-brand-new-phrase-9")
+            user.save()
 
-        changer = threading.Thread(target=change_slowly)
-        changer.start()
-        holding.wait(timeout=30)
         credentials = {"email": "user@example.com", "password": PASSWORD}
-        with ThreadPoolExecutor(1) as pool:
+        with held_open(change_password) as release, ThreadPoolExecutor(1) as pool:
             login = pool.submit(race, [(reverse("login"), credentials)])
             # On PostgreSQL the login reads the old password (the change is not committed),
             # checks it, and then waits on the user's row: release the change only then.
             wait_until_a_query_waits_for_a_lock()
-            release.set()
+            release()
             statuses = login.result(timeout=30)
-        changer.join()
         self.assertEqual(statuses, [401])
         self.assertFalse(Session.objects.filter(revoked_at=None).exists())
+
+
+@contextlib.contextmanager
+def held_open(work):
+    """Run ``work`` in a transaction in another thread and keep that transaction, with its row
+    locks, open until ``release()`` is called (or the block ends); then commit it."""
+    holding, released = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                work()
+                holding.set()
+                released.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(timeout=30)
+    try:
+        yield released.set
+    finally:
+        released.set()
+        holder.join()
 
 
 def wait_until_a_query_waits_for_a_lock(timeout=10.0):
