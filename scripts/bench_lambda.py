@@ -32,10 +32,9 @@ from tests.support import lambda_harness as lambda_local
 from tests.support.lambda_package import (
     BUILD,
     ENTRY_POINT,
-    LAMBDA_PYTHON,
     ZAPPA_ENTRY_POINT,
     FunctionStage,
-    import_entry_point,
+    run_in_package,
     snapstart_rehearsal,
 )
 
@@ -94,7 +93,7 @@ def warm_events(calls: int) -> list:
     return [("register", event("POST", "/api/register/", credentials), 201), *rounds * calls]
 
 
-def run_child(task: Path, env: dict, entry: str, warm: list | None) -> tuple[float, dict]:
+def run_child(task: Path, env: dict, entry_point: str, warm: list | None) -> tuple[float, dict]:
     """One fresh process: spawn to first response (ms), and what the child reported."""
     event = lambda_local.api_gateway_event(
         "POST",
@@ -105,16 +104,7 @@ def run_child(task: Path, env: dict, entry: str, warm: list | None) -> tuple[flo
         "dev",
     )
     spawned = time.time()
-    result = subprocess.run(
-        [*LAMBDA_PYTHON, "-c", CHILD.replace("ENTRY", entry)],
-        input=json.dumps([event, warm]),
-        cwd=task,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_in_package(task, env, CHILD, [event, warm], entry_point)
     assert out["status"] == 401, out
     out["spawned_at"] = spawned
     return (out["answered_at"] - spawned) * 1000, out
@@ -128,7 +118,7 @@ def measure(stage: FunctionStage, zips: dict) -> tuple[list, list, list]:
     for label, zip_path in zips.items():
         task, env = stage.unpacked(zip_path)
         # Ours enters where zappa_settings.json says; the default, where Zappa's default does.
-        entry = import_entry_point(ENTRY_POINT if label == "ours" else ZAPPA_ENTRY_POINT)
+        entry = ENTRY_POINT if label == "ours" else ZAPPA_ENTRY_POINT
         runs[label] = (task, env, entry)
     colds = {label: [] for label in zips}
     splits = []
@@ -145,9 +135,7 @@ def measure(stage: FunctionStage, zips: dict) -> tuple[list, list, list]:
     # The same zip entered as before app/lambda_function.py: Zappa's handler, started in
     # the init phase. Its warm medians are the "no worse than before" yardstick.
     zappa_env = {**env, "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true"}
-    _, before = run_child(
-        task, zappa_env, import_entry_point(ZAPPA_ENTRY_POINT), warm_events(WARM_CALLS)
-    )
+    _, before = run_child(task, zappa_env, ZAPPA_ENTRY_POINT, warm_events(WARM_CALLS))
     rows = [
         (label, zip_path, colds[label], out["warm"] if label == "ours" else before["warm"])
         for label, zip_path in zips.items()

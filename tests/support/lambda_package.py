@@ -40,10 +40,28 @@ ENTRY_POINT = json.loads((ROOT / "zappa_settings.json").read_text())["base"]["la
 ZAPPA_ENTRY_POINT = "handler.lambda_handler"
 
 
-def import_entry_point(entry_point: str = ENTRY_POINT) -> str:
-    """The line of Python that imports ``entry_point`` as ``lambda_handler``: Lambda's init."""
+def run_in_package(
+    task: Path, env: dict, child: str, stdin, entry_point: str = ENTRY_POINT
+) -> dict:
+    """Run ``child`` in a fresh process in the unzipped package ``task``, as Lambda starts one:
+    its line ``ENTRY`` becomes the import of ``entry_point`` as ``lambda_handler`` (Lambda's
+    init), ``stdin`` goes in as JSON, and the JSON of its last line of output comes back."""
     module, _, function = entry_point.rpartition(".")
-    return f"from {module} import {function} as lambda_handler"
+    result = subprocess.run(
+        [
+            *LAMBDA_PYTHON,
+            "-c",
+            child.replace("ENTRY", f"from {module} import {function} as lambda_handler"),
+        ],
+        input=json.dumps(stdin),
+        cwd=task,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 # What the Lambda runtime provides outside the package.
@@ -203,14 +221,4 @@ def snapstart_rehearsal(stage: FunctionStage, zip_path: Path, copies: int = 3) -
     login = lambda_harness.api_gateway_event(
         "POST", "/api/login/", "", {"Content-Type": "application/json"}, body, "dev"
     )
-    result = subprocess.run(
-        [*LAMBDA_PYTHON, "-c", SNAPSTART_CHILD.replace("ENTRY", import_entry_point())],
-        input=json.dumps([login] * copies),
-        cwd=task,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_in_package(task, env, SNAPSTART_CHILD, [login] * copies)

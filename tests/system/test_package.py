@@ -15,12 +15,7 @@ import pytest
 
 from tests.support import PASSWORD
 from tests.support.lambda_harness import api_gateway_event
-from tests.support.lambda_package import (
-    BUILD,
-    LAMBDA_PYTHON,
-    FunctionStage,
-    import_entry_point,
-)
+from tests.support.lambda_package import BUILD, FunctionStage, run_in_package
 from tests.support.live_server import ROOT
 
 ZIP = BUILD / "auth-api-dev.zip"
@@ -111,24 +106,14 @@ def test_every_page_and_asset_is_served_from_the_lean_package(lean_zip):
     }
     with FunctionStage("package") as stage:
         task, env = stage.unpacked(lean_zip)
-        result = subprocess.run(
-            [*LAMBDA_PYTHON, "-c", CHILD.replace("ENTRY", import_entry_point())],
-            input=json.dumps([event("GET", "/"), calls]),
-            cwd=task,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+        report = run_in_package(task, env, CHILD, [event("GET", "/"), calls])
     answers = report["answers"]
     # Neither the AWS SDK nor Zappa's handler is loaded to answer HTTP events, and the init
     # phase loaded everything the API's first requests need.
     assert report["sdk"] == []
     assert report["imported_by_api"] == [], report["imported_by_api"]
     failed = {path: answer for path, answer in answers.items() if answer[0] not in (200, 201)}
-    assert failed == {}, result.stdout[-3000:]
+    assert failed == {}, failed
     assets = [path for path in answers if path.startswith("/static/")]
     assert len(assets) >= 20 and all(answers[path][1] > 0 for path in assets)
     assert answers["register"][0] == 201 and answers["login"][0] == 200
