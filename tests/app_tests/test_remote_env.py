@@ -10,10 +10,18 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from app import remote_env
-from tests.support.lambda_harness import REGION, aws_environment, moto_server
+from tests.support.lambda_harness import (
+    REGION,
+    STAGES,
+    aws_environment,
+    moto_server,
+    put_stage_secrets,
+    s3_client,
+)
 
 NOW = datetime(2026, 11, 24, 9, 30, 15, tzinfo=UTC)
-URL = "s3://auth-api-config-dev/secrets.json"
+URL = STAGES["dev"]["remote_env"]  # where put_stage_secrets puts them
+BUCKET, KEY = URL.removeprefix("s3://").split("/", 1)
 
 
 def botocore_authorization(host, path, session_token):
@@ -82,12 +90,8 @@ class LoadTests(TestCase):
         super().setUpClass()
         cls._moto = moto_server()
         cls.endpoint = cls._moto.__enter__()
-        import boto3
-
-        cls.s3 = boto3.client("s3", endpoint_url=cls.endpoint, **_boto_credentials())
-        cls.s3.create_bucket(
-            Bucket="auth-api-config-dev", CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
+        put_stage_secrets("dev", {}, endpoint_url=cls.endpoint)
+        cls.s3 = s3_client(cls.endpoint)
 
     @classmethod
     def tearDownClass(cls):
@@ -95,7 +99,7 @@ class LoadTests(TestCase):
         super().tearDownClass()
 
     def put(self, body):
-        self.s3.put_object(Bucket="auth-api-config-dev", Key="secrets.json", Body=body)
+        self.s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)
 
     def test_the_secrets_go_into_the_environment(self):
         self.put(json.dumps({"DJANGO_SECRET_KEY": "k" * 40, "DATABASE_URL": "postgres://x"}))
@@ -106,7 +110,7 @@ class LoadTests(TestCase):
 
     def test_what_cannot_be_read_stops_the_start_with_a_clear_error(self):
         cases = {
-            "no such object": (None, "s3://auth-api-config-dev/missing.json", "404"),
+            "no such object": (None, f"s3://{BUCKET}/missing.json", "404"),
             "not JSON": (b"DJANGO_SECRET_KEY=x", URL, "is not JSON"),
             "not an object of strings": (json.dumps({"PORT": 8000}), URL, "object of strings"),
         }
@@ -121,13 +125,3 @@ class LoadTests(TestCase):
         environ = aws_environment("http://127.0.0.1:9")
         with self.assertRaisesRegex(remote_env.RemoteEnvError, "could not reach S3"):
             remote_env.load(URL, environ=environ)
-
-
-def _boto_credentials():
-    environment = aws_environment()
-    return {
-        "region_name": REGION,
-        "aws_access_key_id": environment["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": environment["AWS_SECRET_ACCESS_KEY"],
-        "aws_session_token": environment["AWS_SESSION_TOKEN"],
-    }

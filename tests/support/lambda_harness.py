@@ -43,14 +43,13 @@ def zappa_settings_source(stage: str) -> str:
     return cli.get_zappa_settings_string()
 
 
-def put_stage_secrets(stage: str, secrets: dict[str, str], endpoint_url: str | None = None) -> None:
-    """Create the bucket of the stage's ``remote_env`` in moto's S3 (in-process, or the
-    moto_server at ``endpoint_url``) and put ``secrets`` there."""
+def s3_client(endpoint_url: str | None = None):
+    """A boto3 S3 client with the dummy credentials: moto in-process, or the moto_server at
+    ``endpoint_url``."""
     import boto3
 
-    bucket, key = STAGES[stage]["remote_env"].removeprefix("s3://").split("/", 1)
     dummy = aws_environment()
-    s3 = boto3.client(
+    return boto3.client(
         "s3",
         region_name=REGION,
         endpoint_url=endpoint_url,
@@ -58,6 +57,13 @@ def put_stage_secrets(stage: str, secrets: dict[str, str], endpoint_url: str | N
         aws_secret_access_key=dummy["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=dummy["AWS_SESSION_TOKEN"],
     )
+
+
+def put_stage_secrets(stage: str, secrets: dict[str, str], endpoint_url: str | None = None) -> None:
+    """Create the bucket of the stage's ``remote_env`` in moto's S3 (in-process, or the
+    moto_server at ``endpoint_url``) and put ``secrets`` there."""
+    bucket, key = STAGES[stage]["remote_env"].removeprefix("s3://").split("/", 1)
+    s3 = s3_client(endpoint_url)
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(secrets))
 
