@@ -75,7 +75,7 @@ def prepare_for_requests() -> None:
     hashers and their library, what the middleware loads per request, the database backend.
     Opens no connection."""
     from django.conf import settings
-    from django.contrib.auth.hashers import get_hashers
+    from django.contrib.auth.hashers import get_hasher
     from django.urls import get_resolver
     from django.utils.module_loading import import_string
     from rest_framework.settings import api_settings
@@ -92,10 +92,11 @@ def prepare_for_requests() -> None:
         "EXCEPTION_HANDLER",
     ):
         getattr(api_settings, name)
-    for hasher in get_hashers():
-        # Argon2's bindings, which a hasher imports on its first hash.
-        if hasher.library:
-            hasher._load_library()
+    # The library of the hasher every login and new password uses (Argon2's bindings), which
+    # it imports on its first hash. Others only verify old hashes, and may not be installed.
+    hasher = get_hasher()
+    if hasher.library:
+        hasher._load_library()
     # The message storage and the session serializer, which the middleware imports by name
     # on every request's first use.
     import_string(settings.MESSAGE_STORAGE)
