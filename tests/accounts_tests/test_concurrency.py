@@ -154,6 +154,24 @@ class SessionRaceTests(TransactionTestCase):
 
         self.play_rounds(victim_changes_the_password_from_another_session)
 
+    def test_disabling_password_login_in_the_admin_ends_the_session_for_a_thief_refreshing(self):
+        staff = User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
+        admin = APIClient()
+        admin.force_login(staff)
+
+        def staff_disable_password_login(victim):
+            response = admin.post(
+                reverse("admin:auth_user_password_change", args=[self.user.pk]),
+                {"usable_password": "false", "unset-password": "Disable"},
+                format="multipart",
+            )
+            self.assertEqual(response.status_code, 302)
+            # For the next round: the password back (a plain UPDATE, no signal).
+            self.user.set_password(PASSWORD)
+            User.objects.filter(pk=self.user.pk).update(password=self.user.password)
+
+        self.play_rounds(staff_disable_password_login)
+
     def test_the_admin_action_ends_the_session_for_a_thief_refreshing_in_a_loop(self):
         staff = User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
         admin = APIClient()
