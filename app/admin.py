@@ -10,8 +10,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 
 from app.accounts import services
-from app.accounts.errors import LoginThrottled
 from app.accounts.views import client_address
+from app.errors import Throttled
 
 
 class ThrottledLoginForm(AdminAuthenticationForm):
@@ -28,7 +28,7 @@ class ThrottledLoginForm(AdminAuthenticationForm):
                     address=client_address(self.request),
                     now=timezone.now(),
                 )
-            except LoginThrottled as error:
+            except Throttled as error:
                 raise ValidationError(error.message, code="throttled") from None
             if self.user_cache is None:
                 raise self.get_invalid_login_error()

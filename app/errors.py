@@ -30,6 +30,10 @@ class Unauthorized(DomainError):
 
     status = 401
 
+    def challenge(self) -> dict[str, str]:
+        """Parameters of the ``WWW-Authenticate`` challenge beyond the realm (RFC 6750 3.1)."""
+        return {"error": "invalid_token"} if self.code == "invalid_token" else {}
+
 
 class Throttled(DomainError):
     """Too many attempts in the current window; ``retry_after`` is when it ends, in seconds."""

@@ -9,12 +9,14 @@ that says nothing of its cause.
 
 import re
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from app.errors import DomainError, FieldError, Throttled
@@ -34,7 +36,7 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
-def api_exception_handler(exc, context):
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's ``EXCEPTION_HANDLER``: domain and framework errors to one JSON error shape."""
     exc = _to_api_exception(exc)
     response = drf_exception_handler(exc, context)
@@ -60,7 +62,15 @@ def error_body(exc: exceptions.APIException) -> dict:
     return {"code": getattr(detail, "code", None) or exc.default_code, "detail": str(detail)}
 
 
-def _to_api_exception(exc):
+def _to_api_exception(exc: Exception) -> Exception:
+    # Django's own two, which DRF raises too (content negotiation raises Http404 for an unknown
+    # ?format=): DRF's handler converts them only for itself, and error_body needs an
+    # APIException. Their messages are left out, as a 500's cause is (get_object_or_404's
+    # names the model).
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
     if isinstance(exc, FieldError):
         return exceptions.ValidationError(
             {exc.field: [exceptions.ErrorDetail(exc.message, code=exc.code)]}
@@ -73,6 +83,8 @@ def _to_api_exception(exc):
     if isinstance(exc, DomainError):
         api_exception = exceptions.APIException(exc.message, code=exc.code)
         api_exception.status_code = exc.status
+        # RFC 6750 section 3 and RFC 9470 section 3: the challenge's own parameters.
+        api_exception.challenge = getattr(exc, "challenge", dict)()
         return api_exception
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
@@ -83,11 +95,15 @@ def _to_api_exception(exc):
 
 
 def _www_authenticate(exc) -> str:
+    params = getattr(exc, "challenge", None) or {}
+    if not params and getattr(exc.detail, "code", None) == "invalid_token":
+        params = {"error": "invalid_token"}
     value = f'Bearer realm="{REALM}"'
-    if getattr(exc.detail, "code", None) == "invalid_token":
+    if params:
         # RFC 6750 section 3: error_description allows printable ASCII except " and \.
         description = re.sub(r'[^\x20-\x7e]|["\\]', "'", str(exc.detail))
-        value += f', error="invalid_token", error_description="{description}"'
+        value += "".join(f', {name}="{param}"' for name, param in params.items())
+        value += f', error_description="{description}"'
     return value
 
 

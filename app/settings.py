@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -33,6 +33,21 @@ def env_bool(name: str, default: bool) -> bool:
     if value.lower() in {"0", "false", "no", "off"}:
         return False
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """Read a whole-number variable; a value that is not one, or below ``minimum``, stops
+    start-up with the variable's name."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -124,6 +139,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "app.middleware.api_no_store",
 ]
 
 ROOT_URLCONF = "app.urls"
@@ -149,7 +165,7 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         # A warm Lambda keeps its connection between invocations; checked before reuse.
-        conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "600")),
+        conn_max_age=env_int("DJANGO_CONN_MAX_AGE", 600),
         conn_health_checks=True,
     )
 }
@@ -247,15 +263,36 @@ SPECTACULAR_SETTINGS = {
 CONSTANCE_BACKEND = "constance.backends.database.DatabaseBackend"
 # The longest access token we sign; tokens claiming a longer life are refused.
 ACCESS_TOKEN_MAX_LIFETIME = timedelta(days=1)
-CONSTANCE_ADDITIONAL_FIELDS = {
-    "lifetime_seconds": [
-        "django.forms.IntegerField",
-        {"min_value": 1, "max_value": int(ACCESS_TOKEN_MAX_LIFETIME.total_seconds())},
-    ],
-    "lifetime_duration": [
+# The bounds of each live setting: the admin's form enforces them, and a value written past
+# the form is held within them where it is read (app/accounts/lifetimes.py).
+LIVE_SETTING_BOUNDS = {
+    "access": (timedelta(seconds=1), ACCESS_TOKEN_MAX_LIFETIME),
+    "refresh": (timedelta(minutes=1), timedelta(days=365)),
+    "session": (timedelta(minutes=1), timedelta(days=365)),
+    "reuse_interval": (timedelta(0), timedelta(minutes=5)),
+    "reauthentication": (timedelta(0), timedelta(days=1)),
+}
+
+
+def _seconds_field(bounds: tuple[timedelta, timedelta]) -> list:
+    low, high = (int(bound.total_seconds()) for bound in bounds)
+    return ["django.forms.IntegerField", {"min_value": low, "max_value": high}]
+
+
+def _duration_field(bounds: tuple[timedelta, timedelta]) -> list:
+    low, high = bounds
+    return [
         "django.forms.DurationField",
-        {"validators": [MinValueValidator(timedelta(minutes=1))]},
-    ],
+        {"validators": [MinValueValidator(low), MaxValueValidator(high)]},
+    ]
+
+
+CONSTANCE_ADDITIONAL_FIELDS = {
+    "lifetime_seconds": _seconds_field(LIVE_SETTING_BOUNDS["access"]),
+    "refresh_duration": _duration_field(LIVE_SETTING_BOUNDS["refresh"]),
+    "session_duration": _duration_field(LIVE_SETTING_BOUNDS["session"]),
+    "reuse_seconds": _seconds_field(LIVE_SETTING_BOUNDS["reuse_interval"]),
+    "reauthentication_seconds": _seconds_field(LIVE_SETTING_BOUNDS["reauthentication"]),
 }
 CONSTANCE_CONFIG = {
     "ACCESS_TOKEN_LIFETIME": (
@@ -265,34 +302,71 @@ CONSTANCE_CONFIG = {
     ),
     "REFRESH_TOKEN_LIFETIME": (
         timedelta(days=30),
-        "Lifetime of a new refresh token, as 'DD HH:MM:SS' (30 00:00:00 is 30 days). "
-        "Applies to tokens issued from now on.",
-        "lifetime_duration",
+        "Lifetime of a new refresh token, as 'DD HH:MM:SS' (30 00:00:00 is 30 days), at most "
+        "a year. Applies to tokens issued from now on.",
+        "refresh_duration",
     ),
     "SESSION_LIFETIME": (
         timedelta(days=90),
-        "Absolute lifetime of a session from its login, as 'DD HH:MM:SS': refreshes never "
-        "extend it. Applies to sessions started from now on.",
-        "lifetime_duration",
+        "Absolute lifetime of a session from its login, as 'DD HH:MM:SS', at most a year: "
+        "refreshes never extend it. Applies to sessions started from now on.",
+        "session_duration",
+    ),
+    "REFRESH_REUSE_INTERVAL": (
+        10,
+        "Seconds after its first use during which a refresh token shown again (a retry, a "
+        "second tab) gets the same successor instead of ending the session; 0 turns it off.",
+        "reuse_seconds",
+    ),
+    "REAUTHENTICATION_WINDOW": (
+        600,
+        "Seconds after a session's password check during which its access tokens may change "
+        "the e-mail without current_password (RFC 9470 max_age).",
+        "reauthentication_seconds",
     ),
 }
 
-# Failed logins per fixed window, counted in the database before the password is checked; a
-# success gives back its own attempt and resets nothing. The admin's login form shares them.
+if "LOGIN_THROTTLE_PER_EMAIL" in os.environ:
+    raise ImproperlyConfigured(
+        "LOGIN_THROTTLE_PER_EMAIL is now LOGIN_THROTTLE_PER_PAIR (wrong passwords for one "
+        "e-mail from one address); the e-mail's ceiling is LOGIN_THROTTLE_CEILING."
+    )
+
+# Password checks (API login, password and e-mail changes, the admin's form), counted in the
+# database before the password is checked; a refused attempt counts nowhere (throttling.py).
+# Wrong passwords: per (e-mail, address) pair and per address in a short window, per e-mail
+# from every address in a long one; successes per e-mail and per address in the short one.
 LOGIN_THROTTLE = {
-    "window_seconds": int(os.environ.get("LOGIN_THROTTLE_WINDOW", "300")),
-    "per_email": int(os.environ.get("LOGIN_THROTTLE_PER_EMAIL", "5")),
-    "per_address": int(os.environ.get("LOGIN_THROTTLE_PER_ADDRESS", "20")),
+    "window_seconds": env_int("LOGIN_THROTTLE_WINDOW", 300, minimum=1),
+    "per_pair": env_int("LOGIN_THROTTLE_PER_PAIR", 5),
+    "per_address": env_int("LOGIN_THROTTLE_PER_ADDRESS", 20),
+    "ceiling_window_seconds": env_int("LOGIN_THROTTLE_CEILING_WINDOW", 86400, minimum=1),
+    "ceiling": env_int("LOGIN_THROTTLE_CEILING", 100),
+    "successes": env_int("LOGIN_THROTTLE_SUCCESSES", 30),
 }
 
 # Registrations per client address per fixed window (each is an Argon2 hash of server time).
 REGISTER_THROTTLE = {
-    "window_seconds": int(os.environ.get("REGISTER_THROTTLE_WINDOW", "3600")),
-    "per_address": int(os.environ.get("REGISTER_THROTTLE_PER_ADDRESS", "20")),
+    "window_seconds": env_int("REGISTER_THROTTLE_WINDOW", 3600, minimum=1),
+    "per_address": env_int("REGISTER_THROTTLE_PER_ADDRESS", 20),
 }
 
+# E-mail changes per user and per address: their answer says whether an address is taken.
+EMAIL_CHANGE_THROTTLE = {
+    "window_seconds": env_int("EMAIL_CHANGE_THROTTLE_WINDOW", 3600, minimum=1),
+    "per_user": env_int("EMAIL_CHANGE_THROTTLE_PER_USER", 20),
+    "per_address": env_int("EMAIL_CHANGE_THROTTLE_PER_ADDRESS", 20),
+}
+
+# Live sessions a user may hold; a login past it ends the least recently used.
+SESSIONS_PER_USER = env_int("SESSIONS_PER_USER", 100, minimum=1)
+
+# One page of GET /api/sessions/, and the most a client may ask for.
+SESSIONS_PAGE_SIZE = 50
+SESSIONS_MAX_PAGE_SIZE = 100
+
 # Clock skew tolerated when judging an access token's iat and exp (RFC 7519 section 4.1.4).
-JWT_LEEWAY = timedelta(seconds=int(os.environ.get("JWT_LEEWAY_SECONDS", "5")))
+JWT_LEEWAY = timedelta(seconds=env_int("JWT_LEEWAY_SECONDS", 5))
 
 LOGGING = {
     "version": 1,
@@ -306,7 +380,7 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(60 * 60 * 24 * 365)))
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 60 * 60 * 24 * 365)
     # Opt-in: both bind every subdomain, and preload the browsers' lists, for a long time.
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=False)

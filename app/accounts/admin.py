@@ -53,7 +53,8 @@ class UserAdmin(BaseUserAdmin):
         ),
     )
 
-    @admin.action(description="End every session of the selected users")
+    # Ending sessions changes the users (they must log in again): not for view-only staff.
+    @admin.action(description="End every session of the selected users", permissions=["change"])
     def end_all_sessions(self, request, queryset):
         ended = sum(
             services.end_user_sessions(user_id=pk) for pk in queryset.values_list("pk", flat=True)

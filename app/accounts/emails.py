@@ -7,6 +7,7 @@ unique index on it holds against look-alikes.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import idna
@@ -21,7 +22,8 @@ class InvalidEmail(ValueError):
 
 
 def canonical_email(value: str) -> str:
-    """Return the stored form of ``value``: NFKC, case folded, the domain in IDNA ASCII.
+    """Return the stored form of ``value``: NFKC throughout; the local part case folded and
+    unquoted where its quotes change nothing; the domain in IDNA ASCII, lower case.
 
     Raises ``InvalidEmail`` for invisible or space characters, a local part that is not ASCII
     after folding, or a domain that IDNA refuses. Text without ``@`` comes back folded only.
@@ -31,21 +33,50 @@ def canonical_email(value: str) -> str:
         raise InvalidEmail(
             "E-mail addresses may not contain invisible, control or space characters."
         )
-    # Unicode's NFKC_Casefold: fold, then normalise again (folding can undo normalisation).
-    text = unicodedata.normalize("NFKC", text.casefold())
     local, at, domain = text.rpartition("@")
     if not at:
-        return text
+        return _fold(text)
+    local = _fold(local)
     if not local.isascii():
         # Django's validator lets case-insensitive look-alikes through (U+0131 dotless i
         # matches i); they stay non-ASCII after folding.
         raise InvalidEmail(
             "Before the @, use only ASCII letters, digits and the characters .!#$%&'*+/=?^_`{|}~-."
         )
-    if not domain.isascii():
-        try:
-            # UTS 46 with IDNA 2008: the form DNS and mail servers use (RFC 5891).
-            domain = idna.encode(domain, uts46=True).decode("ascii")
-        except idna.IDNAError:
-            raise InvalidEmail("The domain is not a valid internationalised domain name.") from None
-    return f"{local}@{domain}"
+    return f"{_unquoted(local)}@{_domain(domain)}"
+
+
+def _fold(text: str) -> str:
+    # Unicode's NFKC_Casefold: fold, then normalise again (folding can undo normalisation).
+    return unicodedata.normalize("NFKC", text.casefold())
+
+
+def _domain(domain: str) -> str:
+    if domain.isascii():
+        return domain.lower()
+    try:
+        # UTS 46 mapping, then IDNA 2008 (RFC 5891), the form DNS and mail servers use. Never
+        # case folded first: folding turns ß into ss and final ς into σ, which IDNA 2008 keeps
+        # as other names (faß.de is xn--fa-hia.de, not fass.de); the mapping lowers case itself.
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        raise InvalidEmail("The domain is not a valid internationalised domain name.") from None
+
+
+# RFC 5322 section 3.2.3: atext, and a dot-atom of it.
+_DOT_ATOM = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+# RFC 5322 section 3.2.4: a quoted-string, each quoted-pair a backslash and one character.
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
+
+
+def _unquoted(local: str) -> str:
+    # RFC 5322 section 3.2.4: the quotes and each quoted-pair's backslash are not part of the
+    # quoted-string, so "a"@ and "\a"@ are a@. Unquote what is then a dot-atom, and escape
+    # what must stay quoted only where it has to be, so that one mailbox has one spelling.
+    quoted = _QUOTED.fullmatch(local)
+    if quoted is None:
+        return local
+    content = re.sub(r"\\(.)", r"\1", quoted[1], flags=re.DOTALL)
+    if _DOT_ATOM.fullmatch(content):
+        return content
+    return '"' + re.sub(r'(["\\])', r"\\\1", content) + '"'

@@ -25,6 +25,14 @@ class LoginThrottled(Throttled, AccountsError):
     default_message = "Too many failed logins."
 
 
+class TooManyLogins(Throttled, AccountsError):
+    default_message = "Too many logins for this account or from this address."
+
+
+class EmailChangeThrottled(Throttled, AccountsError):
+    default_message = "Too many e-mail changes."
+
+
 class RegistrationThrottled(Throttled, AccountsError):
     default_message = "Too many registrations from this address."
 
@@ -47,9 +55,39 @@ class PasswordRejected(FieldError, AccountsError):
     field = "new_password"
 
 
+class PasswordUnchanged(PasswordRejected):
+    default_message = "The new password must differ from the current one."
+
+
 class InvalidAccessToken(Unauthorized, AccountsError):
     code = "invalid_token"
     default_message = "The access token is invalid."
+
+
+class UserGone(InvalidAccessToken):
+    default_message = "The user of this token is inactive or no longer exists."
+
+
+class SessionEnded(InvalidAccessToken):
+    default_message = "The session of this token has ended."
+
+
+class ReauthenticationRequired(Unauthorized, AccountsError):
+    """RFC 9470: the token is valid, but its password check is too old for this change."""
+
+    code = "insufficient_user_authentication"
+    default_message = (
+        "Changing the e-mail needs a recent login: send current_password with the change, "
+        "or log in again."
+    )
+
+    def __init__(self, max_age: int) -> None:
+        super().__init__()
+        self.max_age = max_age
+
+    def challenge(self) -> dict[str, str]:
+        """The ``WWW-Authenticate`` parameters of RFC 9470 section 3."""
+        return {"error": self.code, "max_age": str(self.max_age)}
 
 
 class InvalidRefreshToken(Unauthorized, AccountsError):

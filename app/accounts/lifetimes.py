@@ -15,29 +15,50 @@ from constance import settings as constance_settings
 from constance.codecs import loads
 from constance.models import Constance
 from constance.utils import get_values_for_keys
+from django.conf import settings
 from django.db.models import QuerySet, Subquery
 
-KEYS = ("ACCESS_TOKEN_LIFETIME", "REFRESH_TOKEN_LIFETIME", "SESSION_LIFETIME")
+KEYS = (
+    "ACCESS_TOKEN_LIFETIME",
+    "REFRESH_TOKEN_LIFETIME",
+    "SESSION_LIFETIME",
+    "REFRESH_REUSE_INTERVAL",
+)
 
 
 @dataclass(frozen=True)
 class Lifetimes:
+    """How long what a login or a refresh issues lives, and how long a used refresh token may
+    still be retried (``reuse_interval``, zero for never)."""
+
     access: timedelta
     refresh: timedelta
     session: timedelta
+    reuse_interval: timedelta
 
     @classmethod
     def from_values(cls, values: dict) -> Lifetimes:
-        """From constance's values by key (seconds for the access token, durations else)."""
+        """From constance's values by key (seconds for the access token and the reuse interval,
+        durations else), each held within the bounds the admin's form enforces, so that a value
+        written past the form cannot break token dates."""
+        bounds = settings.LIVE_SETTING_BOUNDS
         return cls(
-            access=timedelta(seconds=values["ACCESS_TOKEN_LIFETIME"]),
-            refresh=values["REFRESH_TOKEN_LIFETIME"],
-            session=values["SESSION_LIFETIME"],
+            access=_clamp(timedelta(seconds=values["ACCESS_TOKEN_LIFETIME"]), bounds["access"]),
+            refresh=_clamp(values["REFRESH_TOKEN_LIFETIME"], bounds["refresh"]),
+            session=_clamp(values["SESSION_LIFETIME"], bounds["session"]),
+            reuse_interval=_clamp(
+                timedelta(seconds=values["REFRESH_REUSE_INTERVAL"]), bounds["reuse_interval"]
+            ),
         )
 
 
+def _clamp(value: timedelta, bounds: tuple[timedelta, timedelta]) -> timedelta:
+    low, high = bounds
+    return min(max(value, low), high)
+
+
 def lifetimes() -> Lifetimes:
-    """Read the three lifetimes now, in one query."""
+    """Read the live lifetimes now, in one query."""
     return Lifetimes.from_values(get_values_for_keys(list(KEYS)))
 
 

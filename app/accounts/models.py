@@ -1,7 +1,10 @@
 """Users (who log in by e-mail), their sessions, the refresh tokens of a session (kept as
 digests), and the attempt counters that throttle logins and registrations."""
 
+from __future__ import annotations
+
 import uuid
+from datetime import datetime
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -91,12 +94,38 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
 
+class SessionQuerySet(models.QuerySet):
+    """The rules about many sessions: which are live, and how they end."""
+
+    def live(self, now: datetime) -> SessionQuerySet:
+        """Sessions not ended and not past their absolute end at ``now``."""
+        return self.filter(revoked_at=None, expires_at__gt=now)
+
+    def beyond(self, keep: int) -> SessionQuerySet:
+        """These sessions less the ``keep`` most recently used."""
+        ranked = self.order_by("-last_used_at", "-created_at").values("pk")[keep:]
+        return self.model.objects.filter(pk__in=ranked)
+
+    def end(self, now: datetime) -> int:
+        """End these sessions at ``now``; return how many were still live.
+
+        An UPDATE takes each row's lock: it waits for a rotation in progress, and a rotation
+        that starts after it sees ``revoked_at``.
+        """
+        return self.filter(revoked_at=None).update(revoked_at=now)
+
+
 class Session(models.Model):
     """One login: the refresh tokens it rotates through, and the row every revocation locks.
 
     Ending a session sets ``revoked_at`` here, under the row lock that ``rotate()`` takes, so no
     successor token can be issued once it is set. ``expires_at`` is absolute: refreshes
-    never extend it.
+    never extend it. ``password_stamp`` is a keyed digest of the password hash the session
+    started under (as Django's session auth hash): once the password changes, by any path,
+    the refresh sees the difference and ends the session. ``authenticated_at`` is when the
+    password was last checked for it (OpenID Connect's ``auth_time``).
+
+    Lock order, everywhere: the user's row, then the session's, then its tokens'.
     """
 
     # Opaque: never a token or a digest, safe to show to the user and in the admin.
@@ -108,14 +137,22 @@ class Session(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     user_agent = models.CharField(max_length=256, blank=True, default="")
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    authenticated_at = models.DateTimeField()
+    password_stamp = models.CharField(max_length=64, editable=False)
+
+    objects = SessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The user's sessions page by page, newest first, and the login's cap.
+            models.Index(fields=["user", "-created_at"], name="session_user_created"),
+        ]
 
     def __str__(self):
         return f"session {self.pk} of user {self.user_id}"
 
-    def state(self, now=None):
+    def state(self, now: datetime | None = None) -> str:
         """One word for the admin: active, revoked or expired."""
         if self.revoked_at is not None:
             return "revoked"
@@ -137,9 +174,18 @@ class RefreshToken(models.Model):
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
     used_at = models.DateTimeField(null=True, blank=True)
+    # The successor this token's use issued, sealed with a key only the token itself gives
+    # (``tokens.seal_successor``), kept while a retry may still ask for it.
+    successor_seal = models.CharField(max_length=32, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The few tokens of a session that still hold a seal, erased at its next rotation.
+            models.Index(
+                fields=["session"], condition=~models.Q(successor_seal=""), name="token_sealed"
+            ),
+        ]
 
     def __str__(self):
         return f"refresh token {self.pk} of {self.session_id}"

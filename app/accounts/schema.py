@@ -17,13 +17,17 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 
 from app.accounts import serializers
 from app.accounts.errors import (
+    EmailChangeThrottled,
     EmailTaken,
     InvalidAccessToken,
     InvalidCredentials,
     LoginThrottled,
+    ReauthenticationRequired,
     RefreshTokenExpired,
     RegistrationThrottled,
+    SessionEnded,
     SessionNotFound,
+    TooManyLogins,
     WrongPassword,
 )
 from app.accounts.serializers import ErrorSerializer
@@ -85,6 +89,17 @@ UNAUTHORIZED = error(
     InvalidAccessToken,
     "Token has expired.",
 )
+SESSION_ENDED = error(
+    "Missing, invalid or expired access token, or one whose session has ended (with "
+    "`WWW-Authenticate`).",
+    SessionEnded,
+)
+LOGIN_LIMITS = error(
+    "Too many wrong passwords for this e-mail from this address, from this address, or for "
+    "this e-mail from everywhere; or too many logins (with `Retry-After`). The password was "
+    "not checked.",
+    LoginThrottled,
+)
 
 
 def _link(operation_id: str, description: str, **definition) -> dict:
@@ -123,7 +138,7 @@ _SESSION_LINKS = {
             "session_end",
             "End the newest session.",
             parameters={
-                "path.session_id": "$response.body#/0/id",
+                "path.session_id": "$response.body#/results/0/id",
                 "header.Authorization": "$request.header.Authorization",
             },
         ),
@@ -195,10 +210,7 @@ LOGIN = extend_schema(
         200: serializers.TokenPairSerializer,
         400: validation_error("password", "required", "This field is required."),
         401: error("Wrong e-mail or password, or an inactive account.", InvalidCredentials),
-        429: error(
-            "Too many failed logins for this e-mail or address (with `Retry-After`).",
-            LoginThrottled,
-        ),
+        429: LOGIN_LIMITS,
     },
     examples=[
         OpenApiExample(
@@ -214,7 +226,9 @@ REFRESH = extend_schema(
     operation_id="refresh",
     summary="Exchange a refresh token for a new pair",
     description=(
-        "The refresh token is used up. Presenting a used token again revokes every token "
+        "The refresh token is used up. Shown again within the reuse interval (10 s by "
+        "default) while its successor is unused, it gets that same successor with a fresh "
+        "access token (a retry, or a second tab); shown again later, it revokes every token "
         "of its session."
     ),
     request=serializers.RefreshTokenSerializer,
@@ -251,18 +265,37 @@ ME_READ = extend_schema(
     examples=[PROFILE_EXAMPLE],
 )
 
+ME_UPDATE_DESCRIPTION = (
+    "A new e-mail needs a live session and a password checked within the re-authentication "
+    "window (10 minutes by default; right after a login it is), or `current_password` in the "
+    "same body; otherwise 401 `insufficient_user_authentication` with `WWW-Authenticate: "
+    'Bearer error="insufficient_user_authentication", max_age=...` (RFC 9470). E-mail '
+    "changes are throttled per user and per address. A username needs none of it."
+)
+ME_UPDATE_RESPONSES = {
+    200: serializers.ProfileSerializer,
+    400: field_error(EmailTaken),
+    401: error(
+        "Invalid token, an ended session, or a password check too old for a new e-mail "
+        "(RFC 9470, with `WWW-Authenticate`).",
+        ReauthenticationRequired,
+    ),
+    429: error("Too many e-mail changes (with `Retry-After`).", EmailChangeThrottled),
+}
 ME_UPDATE = extend_schema(
     operation_id="me_update",
     summary="Update your username and/or e-mail",
+    description=ME_UPDATE_DESCRIPTION,
     request=serializers.ProfileUpdateSerializer,
-    responses={
-        200: serializers.ProfileSerializer,
-        400: field_error(EmailTaken),
-        401: UNAUTHORIZED,
-    },
+    responses=ME_UPDATE_RESPONSES,
     examples=[
         OpenApiExample("username", value={"username": "John Smith"}, request_only=True),
         OpenApiExample("email", value={"email": "newuser@example.com"}, request_only=True),
+        OpenApiExample(
+            "email with the password",
+            value={"email": "newuser@example.com", "current_password": EXAMPLE_PASSWORD},
+            request_only=True,
+        ),
         PROFILE_EXAMPLE,
     ],
 )
@@ -270,11 +303,11 @@ ME_UPDATE = extend_schema(
 ME_PARTIAL_UPDATE = extend_schema(
     operation_id="me_partial_update",
     summary="Update your username and/or e-mail (same as PUT)",
+    description=ME_UPDATE_DESCRIPTION,
     request=serializers.ProfileUpdateSerializer,
     responses={
-        200: serializers.ProfileSerializer,
+        **ME_UPDATE_RESPONSES,
         400: validation_error("email", "invalid", "Enter a valid email address."),
-        401: UNAUTHORIZED,
     },
 )
 
@@ -290,10 +323,16 @@ EXAMPLE_SESSION = {
 }
 SESSIONS = extend_schema(
     operation_id="sessions_list",
-    summary="List your live sessions, newest first",
-    description="A session is one login and the refresh tokens it rotates through.",
-    responses={200: serializers.SessionSerializer(many=True), 401: UNAUTHORIZED},
-    examples=[OpenApiExample("sessions", value=[EXAMPLE_SESSION], response_only=True)],
+    summary="List your live sessions, newest first, a page at a time",
+    description=(
+        "A session is one login and the refresh tokens it rotates through. Pages of 50 by "
+        "default (`page_size` up to 100); follow `next` for the next page."
+    ),
+    responses={200: serializers.SessionSerializer(many=True), 401: SESSION_ENDED},
+    examples=[
+        # drf-spectacular wraps it in the page (next, previous, results).
+        OpenApiExample("sessions", value=EXAMPLE_SESSION, response_only=True)
+    ],
 )
 SESSION_END = extend_schema(
     operation_id="session_end",
@@ -301,7 +340,7 @@ SESSION_END = extend_schema(
     description="Its access tokens live out their lifetime (30 s by default).",
     responses={
         204: None,
-        401: UNAUTHORIZED,
+        401: SESSION_ENDED,
         404: error("Not a session of yours (the same answer for any other id).", SessionNotFound),
     },
 )
@@ -309,7 +348,7 @@ LOGOUT_ALL = extend_schema(
     operation_id="logout_all",
     summary="Log out of every session",
     request=None,
-    responses={200: serializers.LogoutSerializer, 401: UNAUTHORIZED},
+    responses={200: serializers.LogoutSerializer, 401: SESSION_ENDED},
     examples=[
         OpenApiExample(
             "logged out everywhere",
@@ -322,15 +361,16 @@ PASSWORD_CHANGE = extend_schema(
     operation_id="password_change",
     summary="Change your password: every other session ends",
     description=(
-        "A wrong current password counts toward the failed-login throttle. The answer is a "
-        "fresh pair for the session that made the change."
+        "A wrong current password counts toward the failed-login throttle, a right one "
+        "toward the login limit. The new password must differ from the current one. The "
+        "answer is a fresh pair for the session that made the change."
     ),
     request=serializers.PasswordChangeSerializer,
     responses={
         200: serializers.TokenPairSerializer,
         400: field_error(WrongPassword),
-        401: UNAUTHORIZED,
-        429: error("Too many wrong passwords (with `Retry-After`).", LoginThrottled),
+        401: SESSION_ENDED,
+        429: error("Too many password checks (with `Retry-After`).", TooManyLogins),
     },
     examples=[
         OpenApiExample(

@@ -103,6 +103,13 @@ class RefreshTokenSerializer(serializers.Serializer):
 class ProfileUpdateSerializer(serializers.Serializer):
     username = StrictCharField(max_length=150, required=False, allow_blank=True)
     email = EmailAddressField(max_length=254, required=False)
+    current_password = _password_field(
+        required=False,
+        help_text=(
+            "Your password: needed with a new e-mail once the session's last password check "
+            "is older than the re-authentication window (10 minutes by default)."
+        ),
+    )
 
 
 class PasswordChangeSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
-"""Every write of the accounts app: register, login, rotate, end sessions, profiles, purging.
+"""Every write of the accounts app: register, login, rotate, end sessions, profiles, purging;
+reads live in ``selectors``.
 
 Keyword-only arguments, one transaction per operation, domain errors out. Time comes in as
 ``now=`` wherever expiry is decided; lifetimes are read from constance at call time.
@@ -12,24 +13,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from app.accounts import statements, throttling, tokens
+from app.accounts import selectors, statements, throttling, tokens
 from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.errors import (
     EmailTaken,
-    InvalidAccessToken,
     InvalidCredentials,
     InvalidRefreshToken,
     PasswordRejected,
+    PasswordUnchanged,
+    ReauthenticationRequired,
     RefreshTokenExpired,
     RefreshTokenReused,
+    SessionEnded,
     SessionNotFound,
+    UserGone,
     WrongPassword,
 )
 from app.accounts.lifetimes import Lifetimes, lifetimes, lifetimes_of, with_lifetimes
@@ -65,7 +70,8 @@ def login(
     user_agent: str = "",
     now: datetime | None = None,
 ) -> TokenPair:
-    """Check the credentials (throttled per e-mail and per address) and start a new session."""
+    """Check the credentials (throttled, see ``throttling``) and start a new session; past the
+    user's session limit the least recently used live sessions end."""
     now = now or timezone.now()
     user, attempt = _check_credentials(email=email, password=password, address=address, now=now)
     if user is None:
@@ -75,41 +81,24 @@ def login(
         user_id=user.pk,
         created_at=now,
         last_used_at=now,
+        authenticated_at=now,
         expires_at=now + limits.session,
         user_agent=_printable(user_agent),
         ip_address=_ip_or_none(address),
+        password_stamp=tokens.password_stamps(user.password)[0],
     )
     refresh_token, token = _new_refresh_token(session=session, limits=limits, now=now)
-    if not _start_session(session=session, token=token, user=user, attempt=attempt, now=now):
+    started = statements.start_session(
+        session=session,
+        token=token,
+        password=user.password,
+        give_back=attempt.failure_keys,
+        keep_sessions=settings.SESSIONS_PER_USER,
+    )
+    if not started:
         # The password changed or the user was deactivated since the check above.
         raise InvalidCredentials()
     return _pair(session=session, refresh_token=refresh_token, limits=limits, now=now)
-
-
-def _start_session(
-    *,
-    session: Session,
-    token: RefreshToken,
-    user: User,
-    attempt: throttling.Attempt,
-    now: datetime,
-) -> bool:
-    if connection.vendor == "postgresql":
-        return statements.start_session(
-            session=session,
-            token=token,
-            password=user.password,
-            last_login=now,
-            give_back=attempt.keys,
-        )
-    with transaction.atomic():
-        checked = User.objects.filter(pk=user.pk, password=user.password, is_active=True)
-        if not checked.update(last_login=now):
-            return False
-        attempt.give_back()
-        session.save(force_insert=True)
-        token.save(force_insert=True)
-    return True
 
 
 def authenticate_throttled(
@@ -121,12 +110,12 @@ def authenticate_throttled(
 ) -> User | None:
     """Count the attempt, then check the password: the user, or ``None`` for a wrong one.
 
-    ``LoginThrottled`` before any hashing when the e-mail or address has used up its guesses;
-    a success gives its attempt back. Used by the admin's login form and password changes.
+    ``LoginThrottled`` or ``TooManyLogins`` before any hashing when a limit is used up. Used by
+    the admin's login form and by the password and e-mail changes, which share the counters.
     """
     user, attempt = _check_credentials(email=email, password=password, address=address, now=now)
     if user is not None:
-        attempt.give_back()
+        attempt.succeeded()
     return user
 
 
@@ -143,8 +132,10 @@ def _check_credentials(
     user = with_lifetimes(User.objects.filter(email=email)).first()
     if user is None:
         User().set_password(password)
+        attempt.failed()
         return None, attempt
     if not (user.check_password(password) and user.is_active):
+        attempt.failed()
         return None, attempt
     return user, attempt
 
@@ -158,37 +149,86 @@ def rotate(
 ) -> TokenPair:
     """Use up ``refresh_token`` and return a new pair in the same session.
 
-    The token and its session are locked together, so a revocation either waits for this
-    rotation or is seen by it. A token shown after it was used means a copy is in other hands:
-    the session ends and ``RefreshTokenReused`` is raised (RFC 9700 section 4.14.2).
+    The session's row is locked first, so a revocation either waits for this rotation or is
+    seen by it. A token shown again within the reuse interval of its first use, while its
+    successor is unused, gets that same successor (a retry or a second tab, not a thief);
+    otherwise a used token means a copy is in other hands: the session ends and
+    ``RefreshTokenReused`` is raised (RFC 9700 section 4.14.2). A session whose password
+    changed since it started, or whose user is inactive, ends and is refused.
     """
     now = now or timezone.now()
     digest = tokens.refresh_token_digest(refresh_token)
     with transaction.atomic():
-        token = with_lifetimes(
-            RefreshToken.objects.select_for_update(of=("self", "session"))
-            .select_related("session__user")
-            .filter(digest=digest)
-        ).first()
+        token = _locked_token(digest)
         if token is None or token.session.revoked_at is not None:
             raise InvalidRefreshToken()
         session = token.session
-        unused = token.used_at is None
-        if unused and token.expires_at <= now:
-            raise RefreshTokenExpired()
-        if unused and session.user.is_active:
-            limits = lifetimes_of(token)
+        limits = lifetimes_of(token)
+        stamps = tokens.password_stamps(session.user.password)
+        usable = session.user.is_active and session.password_stamp in stamps
+        if usable and token.used_at is None:
+            if token.expires_at <= now:
+                raise RefreshTokenExpired()
             session.last_used_at = now
             session.ip_address = _ip_or_none(address) or session.ip_address
             session.user_agent = _printable(user_agent) or session.user_agent
-            refresh_token, successor = _new_refresh_token(session=session, limits=limits, now=now)
-            if _use_up(token=token, session=session, successor=successor):
-                return _pair(session=session, refresh_token=refresh_token, limits=limits, now=now)
-            unused = False  # another rotation used it first (SQLite, which has no row locks)
-        _end_sessions(Session.objects.filter(pk=session.pk), now=now)
-    if unused:
-        raise InvalidRefreshToken()  # the user is inactive
+            session.password_stamp = stamps[0]
+            successor_token, successor = _new_refresh_token(session=session, limits=limits, now=now)
+            seal = (
+                tokens.seal_successor(presented=refresh_token, successor=successor_token)
+                if limits.reuse_interval
+                else ""
+            )
+            if statements.use_up(token=token, seal=seal, session=session, successor=successor):
+                return _pair(session=session, refresh_token=successor_token, limits=limits, now=now)
+            # Another rotation used it after it was read (it waited for the session's lock,
+            # or SQLite has none): judge it again as it now stands.
+            token = (
+                RefreshToken.objects.filter(pk=token.pk)
+                .only("used_at", "successor_seal", "session_id")
+                .first()
+            )
+            if token is None:
+                raise InvalidRefreshToken()  # the password change replaced it
+        if usable:
+            retried = _successor_for_retry(
+                token=token, presented=refresh_token, limits=limits, now=now
+            )
+            if retried is not None:
+                return _pair(session=session, refresh_token=retried, limits=limits, now=now)
+        Session.objects.filter(pk=session.pk).end(now)
+    if not usable:
+        raise InvalidRefreshToken()
     raise RefreshTokenReused()
+
+
+def _locked_token(digest: str) -> RefreshToken | None:
+    # Only the session's row is locked: every write to a session's tokens happens under it, so
+    # a lock on the token as well would only add a second order to take locks in.
+    return with_lifetimes(
+        RefreshToken.objects.select_for_update(of=("session",))
+        .select_related("session__user")
+        .filter(digest=digest)
+    ).first()
+
+
+def _successor_for_retry(
+    *, token: RefreshToken, presented: str, limits: Lifetimes, now: datetime
+) -> str | None:
+    """The successor that the first use of ``token`` issued, when ``presented`` again within
+    the reuse interval and that successor is still unused; ``None`` otherwise."""
+    if not token.successor_seal or token.used_at is None:
+        return None
+    if now - token.used_at > limits.reuse_interval:
+        return None
+    successor = tokens.open_seal(presented=presented, seal=token.successor_seal)
+    unused = RefreshToken.objects.filter(
+        digest=tokens.refresh_token_digest(successor),
+        session_id=token.session_id,
+        used_at=None,
+        expires_at__gt=now,
+    )
+    return successor if unused.exists() else None
 
 
 def log_out(*, refresh_token: str, now: datetime | None = None) -> None:
@@ -198,62 +238,54 @@ def log_out(*, refresh_token: str, now: datetime | None = None) -> None:
     """
     digest = tokens.refresh_token_digest(refresh_token)
     with transaction.atomic():
-        _end_sessions(Session.objects.filter(tokens__digest=digest), now=now or timezone.now())
+        Session.objects.filter(tokens__digest=digest).end(now or timezone.now())
 
 
 def end_sessions(*, session_ids: Iterable[UUID], now: datetime | None = None) -> int:
     """End the given sessions (the admin's action); return how many were still live."""
     with transaction.atomic():
-        return _end_sessions(
-            Session.objects.filter(pk__in=list(session_ids)), now=now or timezone.now()
-        )
+        return Session.objects.filter(pk__in=list(session_ids)).end(now or timezone.now())
 
 
 def end_user_sessions(*, user_id: int, now: datetime | None = None) -> int:
-    """End every session of a user; return how many were still live."""
+    """End every session of a user (the admin); return how many were still live."""
     with transaction.atomic():
-        return _end_sessions(Session.objects.filter(user_id=user_id), now=now or timezone.now())
+        return Session.objects.filter(user_id=user_id).end(now or timezone.now())
 
 
 @receiver(post_save, sender=User, dispatch_uid="accounts.end_sessions_of_inactive_users")
-def _end_sessions_on_deactivation_or_new_password(
-    sender, instance: User, created: bool, **kwargs
-) -> None:
-    # Deactivation ends every session, so reactivating an account revives none of them; a new
-    # password (the admin's form, the API) ends every session but the one that changed it,
-    # and a user who can no longer log in by password (the admin's "disabled") keeps none.
-    # set_password() keeps the raw password in _password until save() has sent post_save
-    # (a hash upgrade inside check_password() clears it first: no change).
-    if (
-        not instance.is_active
-        or not instance.has_usable_password()
-        or (instance._password is not None and not created)
-    ):
-        sessions = Session.objects.filter(user_id=instance.pk)
-        keep = getattr(instance, "_keep_session", None)
-        if keep is not None and instance.is_active:
-            sessions = sessions.exclude(pk=keep)
+def _end_sessions_on_deactivation(sender, instance: User, created: bool, **kwargs) -> None:
+    # Reactivating an account revives none of its sessions. (A new password needs no signal:
+    # each session carries the stamp of the password it started under.)
+    if not instance.is_active and not created:
         with transaction.atomic():
-            _end_sessions(sessions, now=timezone.now())
+            Session.objects.filter(user_id=instance.pk).end(timezone.now())
 
 
-def live_sessions(*, user_id: int, now: datetime | None = None) -> list[Session]:
-    """The user's sessions that can still be refreshed, newest first."""
+def log_out_everywhere(*, user_id: int, session_id: str | None, now: datetime | None = None) -> int:
+    """End every session of the caller, whose own session must be live; return how many."""
     now = now or timezone.now()
-    return list(
-        Session.objects.filter(user_id=user_id, revoked_at=None, expires_at__gt=now).order_by(
-            "-created_at"
-        )
-    )
-
-
-def end_own_session(*, user_id: int, session_id: UUID, now: datetime | None = None) -> None:
-    """End one of the user's sessions; ``SessionNotFound`` for anyone else's or an unknown one."""
     with transaction.atomic():
+        selectors.live_session(user_id=user_id, session_id=session_id, now=now)
+        return Session.objects.filter(user_id=user_id).end(now)
+
+
+def end_own_session(
+    *,
+    user_id: int,
+    caller_session_id: str | None,
+    session_id: UUID,
+    now: datetime | None = None,
+) -> None:
+    """End one of the user's sessions; ``SessionNotFound`` for anyone else's or an unknown one.
+    The caller's own session must be live."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        selectors.live_session(user_id=user_id, session_id=caller_session_id, now=now)
         sessions = Session.objects.filter(pk=session_id, user_id=user_id)
         if not sessions.exists():
             raise SessionNotFound()
-        _end_sessions(sessions, now=now or timezone.now())
+        sessions.end(now)
 
 
 def change_password(
@@ -265,56 +297,86 @@ def change_password(
     address: str | None = None,
     now: datetime | None = None,
 ) -> TokenPair:
-    """Check the current password (a wrong one counts toward the login throttle), set the new
-    one, end every other session, and return a fresh pair for the caller's session."""
+    """Check the current password (throttled as a login), set the new one, end every other
+    session, and return a fresh pair for the caller's session, stamped with the new password.
+
+    Sessions are bound to their password (``Session.password_stamp``), so the others would fail
+    at their next refresh anyway; ending them here makes the list say so at once.
+    """
     now = now or timezone.now()
-    user = User.objects.filter(pk=user_id, is_active=True).first()
+    owner = _active_user(user_id)
+    selectors.live_session(user_id=user_id, session_id=session_id, now=now)
+    user = authenticate_throttled(
+        email=owner.email, password=current_password, address=address, now=now
+    )
     if user is None:
-        raise InvalidAccessToken("The user of this token is inactive or no longer exists.")
-    if (
-        authenticate_throttled(
-            email=user.email, password=current_password, address=address, now=now
-        )
-        is None
-    ):
         raise WrongPassword()
+    if new_password == current_password:
+        raise PasswordUnchanged()
     try:
         password_validation.validate_password(new_password, user=user)
     except DjangoValidationError as error:
         raise PasswordRejected(" ".join(error.messages)) from None
     limits = lifetimes()
     with transaction.atomic():
+        # Lock order: the user's row (this UPDATE), then the session's, then its tokens'.
         user.set_password(new_password)
-        user._keep_session = session_id
         user.save(update_fields=["password"])
         session = (
             Session.objects.select_for_update()
-            .filter(pk=session_id, user_id=user_id, revoked_at=None, expires_at__gt=now)
+            .live(now)
+            .filter(pk=session_id, user_id=user_id)
             .first()
-            if session_id
-            else None
         )
         if session is None:
-            raise InvalidAccessToken("The session of this token has ended.")
+            raise SessionEnded()
+        Session.objects.filter(user_id=user_id).exclude(pk=session.pk).end(now)
+        session.password_stamp = tokens.password_stamps(user.password)[0]
+        session.authenticated_at = now
+        session.save(update_fields=["password_stamp", "authenticated_at"])
         # The session's live refresh token was issued before the change: it goes (shown again
         # it is unknown, a 401 that ends nothing), the caller gets a fresh one.
         RefreshToken.objects.filter(session=session, used_at=None).delete()
         return _issue_pair(session=session, limits=limits, now=now)
 
 
-def get_profile(*, user_id: int) -> User:
-    """Load the active user behind an access token, in one query."""
-    try:
-        return User.objects.only("id", "username", "email").get(pk=user_id, is_active=True)
-    except User.DoesNotExist:
-        raise InvalidAccessToken(
-            "The user of this token is inactive or no longer exists."
-        ) from None
+def update_profile(
+    *,
+    user_id: int,
+    session_id: str | None = None,
+    authenticated_at: datetime | None = None,
+    username: str | None = None,
+    email: str | None = None,
+    current_password: str | None = None,
+    address: str | None = None,
+    now: datetime | None = None,
+) -> User:
+    """Change the display name and/or the e-mail; ``EmailTaken`` if another user has it.
 
-
-def update_profile(*, user_id: int, username: str | None = None, email: str | None = None) -> User:
-    """Change the display name and/or the e-mail; ``EmailTaken`` if another user has it."""
-    changes = {"username": username, "email": email and User.objects.normalize_email(email)}
+    The e-mail is the login, so changing it needs a live session, a password checked within
+    the re-authentication window (``authenticated_at``, the token's ``auth_time``) or the
+    right ``current_password`` in the same request (RFC 9470 step-up); e-mail changes are
+    throttled per user and per address. A display name needs none of it.
+    """
+    now = now or timezone.now()
+    reauthenticated = False
+    if email is not None:
+        email = User.objects.normalize_email(email)
+        owner = _active_user(user_id)
+        selectors.live_session(user_id=user_id, session_id=session_id, now=now)
+        throttling.count_email_change(user_id=user_id, address=address, now=now)
+        if current_password is not None:
+            checked = authenticate_throttled(
+                email=owner.email, password=current_password, address=address, now=now
+            )
+            if checked is None:
+                raise WrongPassword()
+            reauthenticated = True
+        else:
+            window = selectors.reauthentication_window()
+            if authenticated_at is None or now - authenticated_at > window:
+                raise ReauthenticationRequired(max_age=int(window.total_seconds()))
+    changes = {"username": username, "email": email}
     changes = {field: value for field, value in changes.items() if value is not None}
     try:
         with transaction.atomic():
@@ -325,29 +387,46 @@ def update_profile(*, user_id: int, username: str | None = None, email: str | No
                 .first()
             )
             if user is None:
-                raise InvalidAccessToken("The user of this token is inactive or no longer exists.")
+                raise UserGone()
             for field, value in changes.items():
                 setattr(user, field, value)
             if changes:
                 user.save(update_fields=list(changes))
+            if reauthenticated:
+                Session.objects.filter(pk=session_id).update(authenticated_at=now)
     except IntegrityError:
         raise EmailTaken() from None
     return user
 
 
+def _active_user(user_id: int) -> User:
+    user = User.objects.filter(pk=user_id, is_active=True).only("id", "email", "password").first()
+    if user is None:
+        raise UserGone()
+    return user
+
+
 def purge(*, now: datetime | None = None) -> dict[str, int]:
     """Delete what can no longer be shown or counted: expired refresh tokens, sessions left
-    with no token, ended throttle windows. Used tokens stay until they expire (reuse detection).
+    with no token, ended throttle windows, seals past the reuse interval. Used tokens stay until
+    they expire (reuse detection).
     """
     now = now or timezone.now()
     with transaction.atomic():
         tokens_deleted, _ = RefreshToken.objects.filter(expires_at__lte=now).delete()
         sessions_deleted, _ = Session.objects.filter(tokens=None).delete()
         counters_deleted = throttling.purge(now=now)
+        # A seal outlives its use only until no retry may open it.
+        seals_erased = (
+            RefreshToken.objects.exclude(successor_seal="")
+            .filter(used_at__lte=now - lifetimes().reuse_interval)
+            .update(successor_seal="")
+        )
     return {
         "refresh_tokens": tokens_deleted,
         "sessions": sessions_deleted,
         "attempt_counters": counters_deleted,
+        "successor_seals": seals_erased,
     }
 
 
@@ -374,29 +453,13 @@ def _new_refresh_token(
 
 def _pair(*, session: Session, refresh_token: str, limits: Lifetimes, now: datetime) -> TokenPair:
     access_token = tokens.issue_access_token(
-        user_id=session.user_id, lifetime=limits.access, now=now, session_id=str(session.pk)
+        user_id=session.user_id,
+        lifetime=limits.access,
+        now=now,
+        authenticated_at=session.authenticated_at,
+        session_id=str(session.pk),
     )
     return TokenPair(access_token=access_token, refresh_token=refresh_token)
-
-
-def _use_up(*, token: RefreshToken, session: Session, successor: RefreshToken) -> bool:
-    # Compare-and-set: of concurrent rotations exactly one uses the token up, even where the
-    # row lock is missing (SQLite has none).
-    if connection.vendor == "postgresql":
-        return statements.use_up(token=token, session=session, successor=successor)
-    if not RefreshToken.objects.filter(pk=token.pk, used_at=None).update(
-        used_at=successor.created_at
-    ):
-        return False
-    session.save(update_fields=["last_used_at", "ip_address", "user_agent"])
-    successor.save(force_insert=True)
-    return True
-
-
-def _end_sessions(sessions, *, now: datetime) -> int:
-    # An UPDATE takes each row's lock: it waits for a rotation in progress, and a rotation
-    # that starts after it sees revoked_at.
-    return sessions.filter(revoked_at=None).update(revoked_at=now)
 
 
 def _printable(user_agent: str) -> str:
@@ -406,6 +469,11 @@ def _printable(user_agent: str) -> str:
 
 def _ip_or_none(address: str | None) -> str | None:
     try:
-        return str(ipaddress.ip_address(address)) if address else None
+        ip = ipaddress.ip_address(address) if address else None
     except ValueError:
         return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
+        # A zone (fe80::1%eth0) names an interface of the server, not the client; PostgreSQL's
+        # inet refuses it.
+        ip = ipaddress.IPv6Address(ip.packed)
+    return str(ip) if ip else None

@@ -1,10 +1,20 @@
-"""Attempt counters per e-mail and per client address, counted before the work they guard.
+"""Attempt counters, counted before the work they guard, and spent only by work that was done.
 
 Count first, then decide: one statement (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``,
-on PostgreSQL and SQLite alike) adds the attempt and returns the new counts, so any number of
-simultaneous requests, processes or Lambda instances see distinct counts and no more than the
-limit get through in one fixed window. The counters live in a table of their own that nothing
-culls; the daily purge deletes expired windows.
+on PostgreSQL and SQLite alike) adds the attempt to every counter it concerns and returns the
+new counts, so any number of simultaneous requests, processes or Lambda instances see distinct
+counts and no more than a limit get through in one fixed window. A request refused there gives
+its counts straight back: it checked no password, so it spends nobody's budget, and a flood from
+one address cannot lock anyone else out.
+
+A login attempt is counted twice over, once as a wrong password and once as a success; when the
+password has been checked, the attempt gives back the half that did not happen (``Attempt``).
+Wrong passwords are limited per (e-mail, address) pair, per address, and per e-mail across
+every address over a longer window (NIST SP 800-63B section 5.2.2: at most 100 failures per
+account); successes per e-mail and per address, which bounds the hashing a known password buys.
+
+The counters live in a table of their own that nothing culls; the daily purge deletes expired
+windows.
 """
 
 from __future__ import annotations
@@ -16,21 +26,45 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F
 
-from app.accounts.errors import LoginThrottled, RegistrationThrottled
+from app.accounts.errors import (
+    EmailChangeThrottled,
+    LoginThrottled,
+    RegistrationThrottled,
+    TooManyLogins,
+)
 from app.accounts.models import AttemptCounter
+
+# A request with no client address (never the case behind API Gateway or a WSGI server) is
+# still counted, all such requests together.
+UNKNOWN_ADDRESS = "unknown"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One counter: its scope and subject, how many per window, the window in seconds."""
+
+    scope: str
+    subject: tuple[str, ...]
+    limit: int
+    window_seconds: int
 
 
 @dataclass(frozen=True)
 class Attempt:
-    """Counted attempts that a success may give back (a success does not reset the counts)."""
+    """A counted login attempt: ``failure_keys`` hold it as a wrong password, ``success_keys``
+    as a success. Once the password is checked, the half that did not happen is given back."""
 
-    keys: tuple[str, ...]
+    failure_keys: tuple[str, ...]
+    success_keys: tuple[str, ...]
 
-    def give_back(self) -> None:
-        """Uncount this attempt: it succeeded, so it was not a guess."""
-        AttemptCounter.objects.filter(key__in=self.keys).update(count=F("count") - 1)
+    def succeeded(self) -> None:
+        """The password was right: it was not a guess."""
+        give_back(self.failure_keys)
+
+    def failed(self) -> None:
+        """The password was wrong: it was not a success."""
+        give_back(self.success_keys)
 
 
 def window(now: datetime, size: int) -> tuple[datetime, datetime]:
@@ -40,29 +74,75 @@ def window(now: datetime, size: int) -> tuple[datetime, datetime]:
 
 
 def count_login(*, email: str, address: str | None, now: datetime) -> Attempt:
-    """Count one login attempt for ``email`` (canonical form) and ``address``.
+    """Count one password check for ``email`` (canonical form) from ``address``.
 
-    Raises ``LoginThrottled`` when either count passes its limit: the password is then not checked.
+    Raises ``LoginThrottled`` when a wrong-password limit is used up and ``TooManyLogins`` when
+    a success limit is; either way before any hashing, and the refused attempt counts nowhere.
     """
     limits = settings.LOGIN_THROTTLE
-    subjects = {("login-email", email): limits["per_email"]}
-    if address:
-        subjects[("login-address", address)] = limits["per_address"]
-    retry_after, keys = _count(subjects, size=limits["window_seconds"], now=now)
-    if retry_after:
+    address = address or UNKNOWN_ADDRESS
+    window_seconds = limits["window_seconds"]
+    failures = [
+        Limit("login-pair", (email, address), limits["per_pair"], window_seconds),
+        Limit("login-address", (address,), limits["per_address"], window_seconds),
+        Limit("login-email", (email,), limits["ceiling"], limits["ceiling_window_seconds"]),
+    ]
+    successes = [
+        Limit("login-ok-email", (email,), limits["successes"], window_seconds),
+        Limit("login-ok-address", (address,), limits["successes"], window_seconds),
+    ]
+    keys, over, retry_after = _count([*failures, *successes], now=now)
+    failure_keys, success_keys = keys[: len(failures)], keys[len(failures) :]
+    if set(over) & set(failure_keys):
         raise LoginThrottled(retry_after=retry_after)
-    return Attempt(keys)
+    if over:
+        raise TooManyLogins(retry_after=retry_after)
+    return Attempt(failure_keys=failure_keys, success_keys=success_keys)
 
 
 def count_registration(*, address: str | None, now: datetime) -> None:
     """Count one registration from ``address``; ``RegistrationThrottled`` past the limit."""
-    if not address:
-        return
     limits = settings.REGISTER_THROTTLE
-    subjects = {("register-address", address): limits["per_address"]}
-    retry_after, _ = _count(subjects, size=limits["window_seconds"], now=now)
-    if retry_after:
+    subject = (address or UNKNOWN_ADDRESS,)
+    limit = Limit("register-address", subject, limits["per_address"], limits["window_seconds"])
+    _, over, retry_after = _count([limit], now=now)
+    if over:
         raise RegistrationThrottled(retry_after=retry_after)
+
+
+def count_email_change(*, user_id: int, address: str | None, now: datetime) -> None:
+    """Count one e-mail change of ``user_id`` from ``address``; ``EmailChangeThrottled`` past a
+    limit. Its answer tells whether an address is taken, so it is no faster than registering."""
+    limits = settings.EMAIL_CHANGE_THROTTLE
+    window_seconds = limits["window_seconds"]
+    counted = [
+        Limit("email-change-user", (str(user_id),), limits["per_user"], window_seconds),
+        Limit(
+            "email-change-address",
+            (address or UNKNOWN_ADDRESS,),
+            limits["per_address"],
+            window_seconds,
+        ),
+    ]
+    _, over, retry_after = _count(counted, now=now)
+    if over:
+        raise EmailChangeThrottled(retry_after=retry_after)
+
+
+def give_back(keys: tuple[str, ...]) -> None:
+    """Uncount one attempt on each of ``keys``."""
+    if keys:
+        _add([(key, None) for key in keys], amount=-1)
+
+
+def lift_email(*, email: str) -> int:
+    """Forget the wrong passwords counted for ``email`` in every window (a completed password
+    reset proves the owner); return how many counters were cleared."""
+    prefixes = [_key_prefix(scope, (email,)) for scope in ("login-email", "login-pair")]
+    cleared = 0
+    for prefix in prefixes:
+        cleared += AttemptCounter.objects.filter(key__startswith=prefix).delete()[0]
+    return cleared
 
 
 def purge(*, now: datetime) -> int:
@@ -71,34 +151,56 @@ def purge(*, now: datetime) -> int:
     return deleted
 
 
-def _count(
-    subjects: dict[tuple[str, str], int], *, size: int, now: datetime
-) -> tuple[int, tuple[str, ...]]:
-    """Add one to each subject's counter; return (seconds to wait or 0, the keys counted)."""
-    start, end = window(now, size)
-    limits = {_key(scope, value, start): limit for (scope, value), limit in subjects.items()}
-    counts = _increment(list(limits), expires_at=end)
-    if any(counts[key] > limit for key, limit in limits.items()):
-        return max(1, math.ceil((end - now).total_seconds())), tuple(limits)
-    return 0, tuple(limits)
+def _count(limits: list[Limit], *, now: datetime) -> tuple[tuple[str, ...], list[str], int]:
+    """Add one to each counter; return the keys counted, those over their limit and the seconds
+    until the last of those windows ends. Over a limit, every count is given back at once."""
+    keyed = []
+    for limit in limits:
+        start, end = window(now, limit.window_seconds)
+        keyed.append((_key(limit.scope, limit.subject, start), limit.limit, end))
+    counts = _add([(key, end) for key, _, end in keyed], amount=1)
+    keys = tuple(key for key, _, _ in keyed)
+    over = [(key, end) for key, limit, end in keyed if counts[key] > limit]
+    if not over:
+        return keys, [], 0
+    give_back(keys)
+    retry_after = max(math.ceil((end - now).total_seconds()) for _, end in over)
+    return keys, [key for key, _ in over], max(1, retry_after)
 
 
-def _key(scope: str, value: str, start: datetime) -> str:
-    # Hashed so that no e-mail or address sits in the table in clear.
-    digest = hashlib.sha256(value.encode()).hexdigest()
-    return f"{scope}:{digest}:{int(start.timestamp())}"
+def _key_prefix(scope: str, subject: tuple[str, ...]) -> str:
+    # Hashed so that no e-mail or address sits in the table in clear; part by part, so that
+    # every pair of one e-mail shares the e-mail's prefix.
+    digests = [hashlib.sha256(part.encode()).hexdigest() for part in subject]
+    return ":".join([scope, digests[0], *(digest[:32] for digest in digests[1:])]) + ":"
 
 
-def _increment(keys: list[str], *, expires_at: datetime) -> dict[str, int]:
+def _key(scope: str, subject: tuple[str, ...], start: datetime) -> str:
+    return f"{_key_prefix(scope, subject)}{int(start.timestamp())}"
+
+
+def _add(keys: list[tuple[str, datetime | None]], *, amount: int) -> dict[str, int]:
+    """Add ``amount`` to each counter (made, expiring at its date, if missing); return the new
+    counts. Rows are written in key order, in this statement and in every other that writes
+    counters (``statements.start_session``), so simultaneous requests that share counters take
+    their row locks in one order and never deadlock."""
     table = connection.ops.quote_name(AttemptCounter._meta.db_table)
-    expires = connection.ops.adapt_datetimefield_value(expires_at)
-    rows = ", ".join(["(%s, 1, %s)"] * len(keys))
-    params = [value for key in keys for value in (key, expires)]
+    rows = ", ".join(["(%s, %s, %s)"] * len(keys))
+    params = [
+        value
+        for key, expires_at in sorted(keys)
+        for value in (
+            key,
+            max(amount, 0),
+            connection.ops.adapt_datetimefield_value(expires_at or datetime.now(tz=UTC)),
+        )
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (key, count, expires_at) VALUES {rows} "  # noqa: S608
-            f"ON CONFLICT (key) DO UPDATE SET count = {table}.count + 1 "
-            "RETURNING key, count",
-            params,
+            # Never below zero: a count given back twice (a window purged between) stays valid.
+            f"ON CONFLICT (key) DO UPDATE SET count = CASE WHEN {table}.count + %s < 0 THEN 0 "
+            f"ELSE {table}.count + %s END RETURNING key, count",
+            [*params, amount, amount],
         )
         return dict(cursor.fetchall())

@@ -1,4 +1,6 @@
-"""Access tokens (HS256 JWTs) and refresh tokens (UUID4s): claims in, strings out, and back.
+"""Access tokens (HS256 JWTs) and refresh tokens (UUID4s): claims in, strings out, and back;
+the digests that stand for them in the database (refresh tokens, sealed successors, the
+password a session started under).
 
 Pure: no model, no request and no database. Keys and leeway come from Django settings,
 lifetimes and times from the caller.
@@ -8,18 +10,22 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
 from django.conf import settings
+from django.utils.crypto import salted_hmac
 
 from app.accounts.errors import InvalidAccessToken
 
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"
-_REQUIRED_CLAIMS = ["exp", "iat", "jti", "sub", "user_id", "token_type"]
+_REQUIRED_CLAIMS = ["exp", "iat", "auth_time", "jti", "sub", "user_id", "token_type"]
+_PASSWORD_STAMP_SALT = "app.accounts.tokens.password_stamp"
+_SEAL_CONTEXT = b"app.accounts.tokens.successor-seal"
 
 
 class InvalidRefreshTokenFormat(ValueError):
@@ -34,14 +40,24 @@ class AccessClaims:
     issued_at: datetime
     expires_at: datetime
     jti: str
+    authenticated_at: datetime
     session_id: str | None = None
 
 
 def issue_access_token(
-    *, user_id: int, lifetime: timedelta, now: datetime, session_id: str | None = None
+    *,
+    user_id: int,
+    lifetime: timedelta,
+    now: datetime,
+    authenticated_at: datetime | None = None,
+    session_id: str | None = None,
 ) -> str:
-    """Sign an access token for ``user_id``, valid from ``now`` for ``lifetime``; ``sid`` names
-    the session it was issued in (OpenID Connect's claim name)."""
+    """Sign an access token for ``user_id``, valid from ``now`` for ``lifetime``.
+
+    ``sid`` names the session it was issued in and ``auth_time`` when that session's password
+    was last checked, ``now`` unless given (OpenID Connect Core section 2's claim names;
+    RFC 9470 judges step-up on ``auth_time``).
+    """
     issued_at = int(now.timestamp())
     claims = {
         "token_type": ACCESS_TOKEN_TYPE,
@@ -49,6 +65,7 @@ def issue_access_token(
         "sub": str(user_id),
         "iat": issued_at,
         "exp": issued_at + int(lifetime.total_seconds()),
+        "auth_time": int((authenticated_at or now).timestamp()),
         "jti": uuid.uuid4().hex,
     }
     if session_id is not None:
@@ -112,12 +129,14 @@ def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
         not isinstance(user_id, int)
         or isinstance(user_id, bool)
         or claims["sub"] != str(user_id)
-        or not all(isinstance(claims[name], int) for name in ("iat", "exp"))
+        or not all(_is_time(claims[name]) for name in ("iat", "exp", "auth_time"))
+        or not isinstance(claims["jti"], str)
     ):
         raise InvalidAccessToken("Token claims are malformed.")
 
     issued_at = datetime.fromtimestamp(claims["iat"], tz=UTC)
     expires_at = datetime.fromtimestamp(claims["exp"], tz=UTC)
+    authenticated_at = datetime.fromtimestamp(claims["auth_time"], tz=UTC)
     # Expiry is judged here, against the caller's clock, with the leeway of RFC 7519 4.1.4.
     leeway = settings.JWT_LEEWAY
     if expires_at + leeway <= now:
@@ -128,16 +147,34 @@ def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
     # one was not made by us with today's settings (a leaked key, or a forged claim).
     if expires_at - issued_at > settings.ACCESS_TOKEN_MAX_LIFETIME:
         raise InvalidAccessToken("Token lifetime is longer than allowed.")
+    if authenticated_at - leeway > issued_at:
+        raise InvalidAccessToken("Token claims are malformed.")
     session_id = claims.get("sid")
-    if session_id is not None and not isinstance(session_id, str):
+    if session_id is not None and not _is_uuid(session_id):
         raise InvalidAccessToken("Token claims are malformed.")
     return AccessClaims(
         user_id=user_id,
         issued_at=issued_at,
         expires_at=expires_at,
         jti=claims["jti"],
+        authenticated_at=authenticated_at,
         session_id=session_id,
     )
+
+
+# Any date a token may name: Unix time from 1970 up to the year 9999 (datetime's range).
+_LATEST_TIME = int(datetime(9999, 1, 1, tzinfo=UTC).timestamp())
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _LATEST_TIME
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        return isinstance(value, str) and str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 def new_refresh_token() -> str:
@@ -156,3 +193,37 @@ def canonical_refresh_token(value: str) -> str:
 def refresh_token_digest(token: str) -> str:
     """Return the SHA-256 hex digest under which a refresh token is stored and looked up."""
     return hashlib.sha256(canonical_refresh_token(token).encode()).hexdigest()
+
+
+def seal_successor(*, presented: str, successor: str) -> str:
+    """Seal ``successor`` so that only whoever shows ``presented`` again can open it.
+
+    The key is an HMAC-SHA256 of the presented token, which the database never holds (only its
+    SHA-256 digest), so the seal alone turns back into no token; each key seals one value
+    once, so a one-time pad over the successor's 16 bytes is all the cipher needs.
+    """
+    pad = _seal_pad(presented)
+    plain = uuid.UUID(canonical_refresh_token(successor)).bytes
+    return bytes(a ^ b for a, b in zip(plain, pad, strict=True)).hex()
+
+
+def open_seal(*, presented: str, seal: str) -> str:
+    """The successor that ``seal_successor`` sealed for ``presented`` (its digest is then
+    compared with the stored one, which also tells a wrong seal)."""
+    pad = _seal_pad(presented)
+    plain = bytes(a ^ b for a, b in zip(bytes.fromhex(seal), pad, strict=True))
+    return str(uuid.UUID(bytes=plain))
+
+
+def _seal_pad(presented: str) -> bytes:
+    key = canonical_refresh_token(presented).encode()
+    return hmac.new(key, _SEAL_CONTEXT, hashlib.sha256).digest()[:16]
+
+
+def password_stamps(password_hash: str) -> list[str]:
+    """The keyed digests of a password hash that a session started under it may carry: with
+    the secret key first, then each fallback key (Django's ``get_session_auth_hash`` idea)."""
+    return [
+        salted_hmac(_PASSWORD_STAMP_SALT, password_hash, secret=key, algorithm="sha256").hexdigest()
+        for key in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    ]

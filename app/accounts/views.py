@@ -3,6 +3,7 @@
 Their OpenAPI descriptions live in ``schema.py``, loaded only when the docs are asked for.
 """
 
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer
@@ -10,20 +11,12 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from app.accounts import serializers, services
+from app.accounts import selectors, serializers, services
+from app.accounts.pagination import SessionsPage
 
 
 class ApiView(APIView):
-    """Every endpoint: answers are personal (tokens, profiles) and never stored by a cache.
-
-    RFC 6749 section 5.1 asks ``no-store`` of token responses; RFC 9111 lets it cover all.
-    """
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["Cache-Control"] = "no-store"
-        response["Pragma"] = "no-cache"
-        return response
+    """Every endpoint (``app.middleware`` keeps every answer under /api/ out of caches)."""
 
 
 def client_address(request) -> str | None:
@@ -112,21 +105,32 @@ class LogoutView(PublicAPIView):
 
 class LogoutAllView(ApiView):
     def post(self, request):
-        services.end_user_sessions(user_id=request.user.id)
+        services.log_out_everywhere(user_id=request.user.id, session_id=request.user.session_id)
         message = {"success": "User logged out of every session."}
         return Response(serializers.LogoutSerializer(message).data)
 
 
 class SessionsView(ApiView):
+    pagination_class = SessionsPage
+
     def get(self, request):
-        sessions = services.live_sessions(user_id=request.user.id)
+        sessions = selectors.sessions_of(
+            user_id=request.user.id, session_id=request.user.session_id, now=timezone.now()
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(sessions, request, view=self)
         context = {"session_id": request.user.session_id}
-        return Response(serializers.SessionSerializer(sessions, many=True, context=context).data)
+        data = serializers.SessionSerializer(page, many=True, context=context).data
+        return paginator.get_paginated_response(data)
 
 
 class SessionView(ApiView):
     def delete(self, request, session_id):
-        services.end_own_session(user_id=request.user.id, session_id=session_id)
+        services.end_own_session(
+            user_id=request.user.id,
+            caller_session_id=request.user.session_id,
+            session_id=session_id,
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -145,13 +149,19 @@ class PasswordView(ApiView):
 
 class MeView(ApiView):
     def get(self, request):
-        user = services.get_profile(user_id=request.user.id)
+        user = selectors.get_profile(user_id=request.user.id)
         return Response(serializers.ProfileSerializer(user).data)
 
     def put(self, request):
         incoming = serializers.ProfileUpdateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        user = services.update_profile(user_id=request.user.id, **incoming.validated_data)
+        user = services.update_profile(
+            **incoming.validated_data,
+            user_id=request.user.id,
+            session_id=request.user.session_id,
+            authenticated_at=request.user.claims.authenticated_at,
+            address=client_address(request),
+        )
         return Response(serializers.ProfileSerializer(user).data)
 
     def patch(self, request):

@@ -5,7 +5,14 @@ import re
 from app.accounts.models import User
 from tests.support import PASSWORD
 
-__all__ = ["PASSWORD", "admin_login_form", "make_user"]
+__all__ = ["PASSWORD", "admin_login_form", "login_throttle", "make_user"]
+
+
+def login_throttle(**limits) -> dict:
+    """``LOGIN_THROTTLE`` with ``limits`` changed and the rest as configured."""
+    from django.conf import settings
+
+    return {**settings.LOGIN_THROTTLE, **limits}
 
 
 def make_user(email="user@example.com", password=PASSWORD, **fields):

@@ -21,5 +21,8 @@ class PurgeExpiredCommandTests(TestCase):
         services.login(email="user@example.com", password=PASSWORD)
         out = io.StringIO()
         call_command("purge_expired", stdout=out)
-        self.assertEqual(out.getvalue().strip(), "1 refresh_tokens, 1 sessions, 1 attempt_counters")
+        self.assertEqual(
+            out.getvalue().strip(),
+            "1 refresh_tokens, 1 sessions, 5 attempt_counters, 0 successor_seals",
+        )
         self.assertEqual(RefreshToken.objects.count(), 1)

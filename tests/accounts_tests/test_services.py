@@ -1,24 +1,33 @@
 """``app/accounts/services.py``: every write, with time passed in as ``now=``."""
 
 import contextlib
+import io
+import uuid
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import psycopg2
 from constance.test import override_config
+from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.test import TestCase, TransactionTestCase, override_settings
 
-from app.accounts import services, throttling, tokens
+from app.accounts import selectors, services, throttling, tokens
 from app.accounts.errors import (
+    EmailChangeThrottled,
     EmailTaken,
     InvalidAccessToken,
     InvalidCredentials,
     InvalidRefreshToken,
     LoginThrottled,
+    ReauthenticationRequired,
     RefreshTokenExpired,
     RefreshTokenReused,
     RegistrationThrottled,
+    SessionEnded,
+    TooManyLogins,
+    WrongPassword,
 )
 from app.accounts.models import AttemptCounter, RefreshToken, Session, User
 from tests.accounts_tests.factories import PASSWORD, make_user
@@ -26,7 +35,16 @@ from tests.accounts_tests.factories import PASSWORD, make_user
 # 12:00:00, the start of a five-minute window; LATER is inside the same window.
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(seconds=40)
-THROTTLE = {"window_seconds": 300, "per_email": 3, "per_address": 5}
+# Past the default reuse interval (10 s): a used token shown again is reuse, not a retry.
+PAST_RETRIES = NOW + timedelta(seconds=11)
+THROTTLE = {
+    "window_seconds": 300,
+    "per_pair": 3,
+    "per_address": 5,
+    "ceiling_window_seconds": 86400,
+    "ceiling": 8,
+    "successes": 4,
+}
 
 
 def stored(refresh_token):
@@ -211,6 +229,67 @@ class LoginThrottleTests(TestCase):
             )
         services.login(email="user@example.com", password=PASSWORD, address="192.0.2.1", now=NOW)
 
+    def test_requests_refused_for_their_address_spend_nothing_of_the_emails_budget(self):
+        # One address over its own limit sends the victim's e-mail again and again: no
+        # password is checked, so the victim's right password from elsewhere still works.
+        for number in range(5):
+            self.fail(email=f"guess{number}@example.com", address="192.0.2.66")
+        for _ in range(50):
+            with self.assertRaises(LoginThrottled):
+                services.login(
+                    email="user@example.com", password="wrong", address="192.0.2.66", now=NOW
+                )
+        services.login(email="user@example.com", password=PASSWORD, address="192.0.2.1", now=NOW)
+
+    def test_wrong_passwords_for_one_email_lock_only_that_address_out_of_it(self):
+        for _ in range(3):
+            self.fail(address="192.0.2.66")
+        with self.assertRaises(LoginThrottled):
+            services.login(
+                email="user@example.com", password=PASSWORD, address="192.0.2.66", now=NOW
+            )
+        services.login(email="user@example.com", password=PASSWORD, address="192.0.2.1", now=NOW)
+
+    def test_wrong_passwords_from_many_addresses_stop_at_the_emails_ceiling(self):
+        for number in range(8):
+            self.fail(address=f"198.51.100.{number}")
+        with (
+            mock.patch.object(User, "check_password") as check,
+            self.assertRaises(LoginThrottled) as caught,
+        ):
+            services.login(
+                email="user@example.com", password=PASSWORD, address="198.51.100.99", now=NOW
+            )
+        check.assert_not_called()
+        # The ceiling's window is the long one: a day from midnight.
+        self.assertEqual(caught.exception.retry_after, 12 * 3600)
+
+    def test_successful_logins_past_their_limit_are_refused_before_hashing(self):
+        for _ in range(4):
+            services.login(email="user@example.com", password=PASSWORD, address="::1", now=NOW)
+        with (
+            mock.patch.object(User, "check_password") as check,
+            self.assertRaises(TooManyLogins),
+        ):
+            services.login(email="user@example.com", password=PASSWORD, address="::2", now=NOW)
+        check.assert_not_called()
+
+    def test_a_wrong_password_spends_nothing_of_the_success_budget(self):
+        self.fail(address="::1")
+        self.fail(address="::1")
+        for _ in range(4):
+            services.login(email="user@example.com", password=PASSWORD, address="::1", now=NOW)
+
+    def test_lifting_an_email_forgets_its_wrong_passwords_from_every_address(self):
+        for number in range(8):
+            self.fail(address=f"198.51.100.{number % 4}")
+        with self.assertRaises(LoginThrottled):
+            services.login(
+                email="user@example.com", password=PASSWORD, address="198.51.100.0", now=NOW
+            )
+        throttling.lift_email(email="user@example.com")
+        services.login(email="user@example.com", password=PASSWORD, address="198.51.100.0", now=NOW)
+
     def test_the_lock_on_an_email_survives_failures_for_a_thousand_other_emails(self):
         for _ in range(3):
             self.fail()
@@ -273,17 +352,111 @@ class RotateTests(TestCase):
     def test_reusing_a_used_token_ends_the_session_and_its_successor_stops_working(self):
         new = services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
         with self.assertRaises(RefreshTokenReused):
-            services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+            services.rotate(refresh_token=self.pair.refresh_token, now=PAST_RETRIES)
         self.assertIsNotNone(stored(new.refresh_token).session.revoked_at)
         with self.assertRaises(InvalidRefreshToken):
-            services.rotate(refresh_token=new.refresh_token, now=NOW)
+            services.rotate(refresh_token=new.refresh_token, now=PAST_RETRIES)
 
     def test_reuse_leaves_other_sessions_of_the_user_alone(self):
         other = services.login(email="user@example.com", password=PASSWORD, now=NOW)
         services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
         with self.assertRaises(RefreshTokenReused):
+            services.rotate(refresh_token=self.pair.refresh_token, now=PAST_RETRIES)
+        services.rotate(refresh_token=other.refresh_token, now=PAST_RETRIES)
+
+    def test_a_token_shown_again_within_the_reuse_interval_gets_the_same_successor(self):
+        first = services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+        retry = services.rotate(
+            refresh_token=self.pair.refresh_token, now=NOW + timedelta(seconds=10)
+        )
+        self.assertEqual(retry.refresh_token, first.refresh_token)
+        self.assertNotEqual(retry.access_token, first.access_token)
+        self.assertEqual(
+            tokens.decode_access_token(retry.access_token, now=LATER).user_id, self.user.pk
+        )
+        # One chain: the session goes on from the one successor, and nothing else was issued.
+        self.assertEqual(RefreshToken.objects.count(), 2)
+        services.rotate(refresh_token=retry.refresh_token, now=LATER)
+
+    def test_a_retry_once_the_successor_was_used_is_reuse(self):
+        first = services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+        services.rotate(refresh_token=first.refresh_token, now=NOW + timedelta(seconds=1))
+        with self.assertRaises(RefreshTokenReused):
+            services.rotate(refresh_token=self.pair.refresh_token, now=NOW + timedelta(seconds=2))
+        self.assertIsNotNone(Session.objects.get().revoked_at)
+
+    def test_the_seal_of_a_used_successor_is_erased(self):
+        first = services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+        self.assertNotEqual(stored(self.pair.refresh_token).successor_seal, "")
+        services.rotate(refresh_token=first.refresh_token, now=NOW + timedelta(seconds=1))
+        self.assertEqual(stored(self.pair.refresh_token).successor_seal, "")
+
+    @override_config(REFRESH_REUSE_INTERVAL=0)
+    def test_a_reuse_interval_of_zero_makes_every_second_use_reuse(self):
+        services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+        self.assertEqual(stored(self.pair.refresh_token).successor_seal, "")
+        with self.assertRaises(RefreshTokenReused):
             services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
-        services.rotate(refresh_token=other.refresh_token, now=NOW)
+
+    def test_a_retry_of_a_token_whose_session_ended_is_refused(self):
+        services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+        services.log_out(refresh_token=self.pair.refresh_token, now=NOW)
+        with self.assertRaises(InvalidRefreshToken):
+            services.rotate(refresh_token=self.pair.refresh_token, now=NOW + timedelta(seconds=1))
+
+    def test_after_a_retry_no_column_of_the_database_holds_a_usable_token(self):
+        first = services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+        retry = services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+        issued = {self.pair.refresh_token, first.refresh_token, retry.refresh_token}
+        forms = {form for token in issued for form in (token, uuid.UUID(token).hex)}
+        for model in (User, Session, RefreshToken, AttemptCounter):
+            for row in model.objects.values():
+                for column, value in row.items():
+                    with self.subTest(table=model.__name__, column=column):
+                        self.assertFalse(
+                            any(form in str(value).lower() for form in forms), (column, value)
+                        )
+
+    def test_a_password_set_by_a_queryset_update_ends_every_session_at_its_next_refresh(self):
+        other = services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        User.objects.filter(pk=self.user.pk).update(password=make_password("another-phrase-7"))
+        for pair in (self.pair, other):
+            with self.subTest(pair=pair), self.assertRaises(InvalidRefreshToken):
+                services.rotate(refresh_token=pair.refresh_token, now=LATER)
+        self.assertFalse(Session.objects.filter(revoked_at=None).exists())
+
+    def test_every_way_a_password_changes_ends_the_sessions_started_before_it(self):
+        def by_save(user):
+            user.set_password("another-phrase-7")
+            user.save()
+
+        def by_command(user):
+            with mock.patch("getpass.getpass", return_value="another-phrase-7"):
+                call_command("changepassword", user.email, stdout=io.StringIO())
+
+        def disabled(user):
+            user.set_unusable_password()
+            user.save()
+
+        for label, change in {
+            "save()": by_save,
+            "changepassword": by_command,
+            "unusable": disabled,
+        }.items():
+            with self.subTest(label):
+                pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
+                change(User.objects.get(pk=self.user.pk))
+                with self.assertRaises(InvalidRefreshToken):
+                    services.rotate(refresh_token=pair.refresh_token, now=LATER)
+                User.objects.filter(pk=self.user.pk).update(password=make_password(PASSWORD))
+
+    def test_a_rehash_of_the_same_password_to_the_current_stamp_keeps_the_session(self):
+        # Refreshing with a stamp made under a fallback secret key re-stamps the session.
+        with override_settings(SECRET_KEY="o" * 50):
+            pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        with override_settings(SECRET_KEY_FALLBACKS=["o" * 50]):
+            renewed = services.rotate(refresh_token=pair.refresh_token, now=LATER)
+        services.rotate(refresh_token=renewed.refresh_token, now=LATER + timedelta(seconds=30))
 
     def test_rotate_refuses_unknown_and_logged_out_tokens(self):
         services.log_out(refresh_token=self.pair.refresh_token, now=NOW)
@@ -362,14 +535,14 @@ class ProfileTests(TestCase):
 
     def test_get_profile_loads_the_user_in_one_query(self):
         with self.assertNumQueries(1):
-            user = services.get_profile(user_id=self.user.pk)
+            user = selectors.get_profile(user_id=self.user.pk)
         self.assertEqual((user.email, user.username), ("user@example.com", ""))
 
     def test_get_profile_of_an_inactive_or_deleted_user_raises_invalid_access_token(self):
         inactive = make_user(email="gone@example.com", is_active=False)
         for user_id in (inactive.pk, 10**9):
             with self.subTest(user_id=user_id), self.assertRaises(InvalidAccessToken):
-                services.get_profile(user_id=user_id)
+                selectors.get_profile(user_id=user_id)
 
     def test_update_profile_changes_only_the_given_fields(self):
         services.update_profile(user_id=self.user.pk, username="John Smith")
@@ -383,16 +556,67 @@ class ProfileTests(TestCase):
         self.user.refresh_from_db()
         self.assertEqual(self.user.username, "")
 
+    def change_email(self, email, *, authenticated_at=NOW, now=NOW, **extra):
+        session = Session.objects.get()
+        return services.update_profile(
+            user_id=self.user.pk,
+            session_id=str(session.pk),
+            authenticated_at=authenticated_at,
+            email=email,
+            now=now,
+            **extra,
+        )
+
     def test_update_profile_to_an_email_taken_in_another_spelling_raises_email_taken(self):
         make_user(email="taken@example.com")
+        services.login(email="user@example.com", password=PASSWORD, now=NOW)
         with self.assertRaises(EmailTaken):
-            services.update_profile(user_id=self.user.pk, email="TAKEN@ｅｘａｍｐｌｅ.com")
+            self.change_email("TAKEN@ｅｘａｍｐｌｅ.com")
         self.user.refresh_from_db()
         self.assertEqual(self.user.email, "user@example.com")
 
     def test_update_profile_stores_the_canonical_email(self):
-        user = services.update_profile(user_id=self.user.pk, email="New@Example.COM")
+        services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        user = self.change_email("New@Example.COM")
         self.assertEqual(user.email, "new@example.com")
+
+    def test_an_email_change_long_after_the_password_check_needs_the_password(self):
+        services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        later = NOW + timedelta(minutes=10, seconds=1)
+        with self.assertRaises(ReauthenticationRequired) as caught:
+            self.change_email("new@example.com", now=later)
+        self.assertEqual(caught.exception.max_age, 600)
+        with self.assertRaises(WrongPassword):
+            self.change_email("new@example.com", now=later, current_password="wrong")
+        user = self.change_email("new@example.com", now=later, current_password=PASSWORD)
+        self.assertEqual(user.email, "new@example.com")
+        # The password was checked now: the session's next tokens say so.
+        self.assertEqual(Session.objects.get().authenticated_at, later)
+
+    def test_an_email_change_within_the_window_needs_no_password(self):
+        services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        user = self.change_email("new@example.com", now=NOW + timedelta(minutes=10))
+        self.assertEqual(user.email, "new@example.com")
+
+    def test_an_email_change_from_an_ended_session_is_refused(self):
+        pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        services.log_out(refresh_token=pair.refresh_token, now=NOW)
+        with self.assertRaises(SessionEnded):
+            self.change_email("new@example.com")
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "user@example.com")
+
+    @override_settings(
+        EMAIL_CHANGE_THROTTLE={"window_seconds": 3600, "per_user": 3, "per_address": 100}
+    )
+    def test_email_changes_past_the_limit_are_refused_before_the_taken_check(self):
+        make_user(email="taken@example.com")
+        services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        for _ in range(3):
+            with self.assertRaises(EmailTaken):
+                self.change_email("taken@example.com")
+        with self.assertRaises(EmailChangeThrottled):
+            self.change_email("taken@example.com")
 
 
 class PurgeTests(TestCase):
@@ -428,10 +652,17 @@ class PurgeTests(TestCase):
 
     @override_settings(LOGIN_THROTTLE=THROTTLE)
     def test_purge_deletes_attempt_counters_of_ended_windows_only(self):
-        throttling.count_login(email="a@example.com", address=None, now=NOW - timedelta(minutes=5))
-        throttling.count_login(email="a@example.com", address=None, now=NOW)
+        throttling.count_registration(address="::1", now=NOW - timedelta(hours=1))
+        throttling.count_registration(address="::1", now=NOW)
         self.assertEqual(services.purge(now=NOW)["attempt_counters"], 1)
         self.assertEqual(AttemptCounter.objects.get().count, 1)
+
+    def test_purge_erases_the_seals_of_tokens_used_longer_ago_than_the_reuse_interval(self):
+        pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        services.rotate(refresh_token=pair.refresh_token, now=NOW)
+        self.assertEqual(services.purge(now=NOW + timedelta(seconds=5))["successor_seals"], 0)
+        self.assertEqual(services.purge(now=PAST_RETRIES)["successor_seals"], 1)
+        self.assertFalse(RefreshToken.objects.exclude(successor_seal="").exists())
 
 
 class RotateInterruptionTests(TransactionTestCase):

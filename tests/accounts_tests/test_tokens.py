@@ -26,6 +26,7 @@ def claims(**overrides):
         "sub": "7",
         "iat": issued,
         "exp": issued + 30,
+        "auth_time": issued,
         "jti": "abc",
     }
     base.update(overrides)
@@ -50,7 +51,9 @@ class AccessTokenTests(SimpleTestCase):
     def test_issued_token_carries_the_documented_claims(self):
         token = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
         payload = jwt.decode(token, options={"verify_signature": False})
-        self.assertEqual(set(payload), {"token_type", "user_id", "sub", "iat", "exp", "jti"})
+        self.assertEqual(
+            set(payload), {"token_type", "user_id", "sub", "iat", "exp", "auth_time", "jti"}
+        )
         self.assertEqual((payload["user_id"], payload["sub"]), (7, "7"))
         self.assertEqual(payload["exp"] - payload["iat"], 30)
         self.assertEqual(jwt.get_unverified_header(token)["alg"], "HS256")
@@ -125,7 +128,7 @@ class AccessTokenTests(SimpleTestCase):
             tokens.decode_access_token(sign(claims(token_type="refresh")), now=NOW)
 
     def test_token_missing_a_required_claim_is_rejected(self):
-        for name in ("token_type", "user_id", "sub", "iat", "exp", "jti"):
+        for name in ("token_type", "user_id", "sub", "iat", "exp", "auth_time", "jti"):
             with self.subTest(missing=name), self.assertRaises(InvalidAccessToken):
                 tokens.decode_access_token(sign(claims(**{name: None})), now=NOW)
 
@@ -135,10 +138,40 @@ class AccessTokenTests(SimpleTestCase):
             "user_id as bool": {"user_id": True, "sub": "True"},
             "sub not matching user_id": {"sub": "8"},
             "exp as float": {"exp": int(NOW.timestamp()) + 30.5},
+            "auth_time as text": {"auth_time": "yesterday"},
+            "auth_time after iat": {"auth_time": int(NOW.timestamp()) + 3600},
+            "jti as a number": {"jti": 7},
         }
         for label, overrides in cases.items():
             with self.subTest(label), self.assertRaises(InvalidAccessToken):
                 tokens.decode_access_token(sign(claims(**overrides)), now=NOW)
+
+    def test_no_claim_value_a_signed_token_may_carry_is_a_crash(self):
+        # Whoever holds the key may sign anything; the answer is still a clean refusal.
+        huge = 10**20
+        cases = {
+            "exp past datetime's range": {"exp": huge},
+            "iat past datetime's range": {"iat": huge, "exp": huge + 30},
+            "negative iat": {"iat": -(10**12)},
+            "auth_time past datetime's range": {"auth_time": huge},
+            "sid not a UUID": {"sid": "not-a-uuid"},
+            "sid as a number": {"sid": 7},
+            "sid as a list": {"sid": ["a"]},
+        }
+        for label, overrides in cases.items():
+            with self.subTest(label), self.assertRaises(InvalidAccessToken):
+                tokens.decode_access_token(sign(claims(**overrides)), now=NOW)
+
+    def test_tokens_carry_when_the_session_checked_the_password_as_auth_time(self):
+        checked = NOW - timedelta(hours=3)
+        token = tokens.issue_access_token(
+            user_id=7, lifetime=LIFETIME, now=NOW, authenticated_at=checked
+        )
+        self.assertEqual(
+            jwt.decode(token, options={"verify_signature": False})["auth_time"],
+            int(checked.timestamp()),
+        )
+        self.assertEqual(tokens.decode_access_token(token, now=NOW).authenticated_at, checked)
 
 
 OLD_KEY, NEW_KEY = "o" * 40, "n" * 40
@@ -173,6 +206,45 @@ class SigningKeyRotationTests(SimpleTestCase):
             encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
             with self.subTest(kid=kid), self.assertRaises(InvalidAccessToken):
                 tokens.decode_access_token(f"{encoded}.{payload}.{signature}", now=NOW)
+
+
+class SuccessorSealTests(SimpleTestCase):
+    def test_a_seal_opens_with_the_token_it_was_sealed_for(self):
+        presented, successor = tokens.new_refresh_token(), tokens.new_refresh_token()
+        seal = tokens.seal_successor(presented=presented, successor=successor)
+        self.assertEqual(tokens.open_seal(presented=presented, seal=seal), successor)
+
+    def test_a_seal_says_nothing_of_the_successor_or_the_stored_digest(self):
+        presented, successor = tokens.new_refresh_token(), tokens.new_refresh_token()
+        seal = tokens.seal_successor(presented=presented, successor=successor)
+        stored = tokens.refresh_token_digest(presented)
+        self.assertNotIn(uuid.UUID(successor).hex, seal)
+        self.assertNotIn(seal, stored)
+        # Whoever holds only the database (the digest and the seal) opens it to nothing
+        # that is the successor.
+        from_the_digest = str(uuid.UUID(stored[:32]))
+        self.assertNotEqual(tokens.open_seal(presented=from_the_digest, seal=seal), successor)
+
+    def test_another_token_opens_the_seal_to_a_different_value(self):
+        presented, successor = tokens.new_refresh_token(), tokens.new_refresh_token()
+        seal = tokens.seal_successor(presented=presented, successor=successor)
+        other = tokens.new_refresh_token()
+        self.assertNotEqual(tokens.open_seal(presented=other, seal=seal), successor)
+
+
+class PasswordStampTests(SimpleTestCase):
+    def test_a_stamp_is_a_keyed_digest_that_changes_with_the_hash_and_the_key(self):
+        first = tokens.password_stamps("argon2$one")[0]
+        self.assertEqual(tokens.password_stamps("argon2$one")[0], first)
+        self.assertNotEqual(tokens.password_stamps("argon2$two")[0], first)
+        self.assertNotIn("argon2", first)
+        with override_settings(SECRET_KEY="k" * 50):
+            self.assertNotEqual(tokens.password_stamps("argon2$one")[0], first)
+
+    def test_a_stamp_made_with_a_fallback_key_still_counts(self):
+        old = tokens.password_stamps("argon2$one")[0]
+        with override_settings(SECRET_KEY="k" * 50, SECRET_KEY_FALLBACKS=[settings.SECRET_KEY]):
+            self.assertEqual(tokens.password_stamps("argon2$one")[1], old)
 
 
 class RefreshTokenTests(SimpleTestCase):

@@ -8,16 +8,25 @@ import jwt
 from constance.test import override_config
 from django.conf import settings
 from django.db import InterfaceError, connection
+from django.db.models import F
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APITestCase, APITransactionTestCase
 
 from app.accounts import tokens
+from app.accounts.errors import PasswordUnchanged, ReauthenticationRequired, SessionEnded
 from app.accounts.models import RefreshToken, Session, User
-from tests.accounts_tests.factories import PASSWORD, make_user
+from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 
 BEARER = 'Bearer realm="api"'
+
+
+def age_used_tokens(*, seconds: int) -> None:
+    """Move every used token's first use ``seconds`` into the past (past the reuse interval)."""
+    RefreshToken.objects.exclude(used_at=None).update(
+        used_at=F("used_at") - timedelta(seconds=seconds)
+    )
 
 
 class ApiTestCase(APITestCase):
@@ -125,7 +134,7 @@ class LoginTests(ApiTestCase):
         response = self.post("login", {"email": "user@example.com"})
         self.assertFieldError(response, "password", "required")
 
-    @override_settings(LOGIN_THROTTLE={"window_seconds": 300, "per_email": 2, "per_address": 50})
+    @override_settings(LOGIN_THROTTLE=login_throttle(per_pair=2))
     def test_too_many_failed_logins_return_429_saying_once_when_to_retry(self):
         for _ in range(2):
             self.post("login", {"email": "user@example.com", "password": "wrong-pass-1"})
@@ -177,10 +186,18 @@ class RefreshTests(ApiTestCase):
 
     def test_refresh_with_a_used_token_returns_401_and_revokes_the_new_one(self):
         new = self.refresh(self.pair["refresh_token"]).json()
+        age_used_tokens(seconds=11)
         reused = self.refresh(self.pair["refresh_token"])
         self.assertError(reused, 401, "refresh_token_reused")
         self.assertEqual(reused["WWW-Authenticate"], BEARER)
         self.assertError(self.refresh(new["refresh_token"]), 401, "invalid_refresh_token")
+
+    def test_a_refresh_retried_within_the_reuse_interval_gets_the_same_refresh_token(self):
+        first = self.refresh(self.pair["refresh_token"]).json()
+        retry = self.refresh(self.pair["refresh_token"])
+        self.assertEqual(retry.status_code, 200, retry.content)
+        self.assertEqual(retry.json()["refresh_token"], first["refresh_token"])
+        self.assertEqual(self.refresh(first["refresh_token"]).status_code, 200)
 
     def test_refresh_with_a_revoked_token_returns_401(self):
         self.post("logout", {"refresh_token": self.pair["refresh_token"]})
@@ -362,6 +379,7 @@ class MeTests(ApiTestCase):
                 "sub": str(self.user.pk),
                 "iat": now,
                 "exp": now + 30,
+                "auth_time": now,
                 "jti": "x",
             },
             settings.JWT_SIGNING_KEY,
@@ -506,7 +524,7 @@ class SessionsApiTests(ApiTestCase):
         self.login()
         response = self.client.get(reverse("sessions"))
         self.assertEqual(response.status_code, 200)
-        sessions = response.json()
+        sessions = response.json()["results"]
         self.assertEqual(len(sessions), 2)
         self.assertEqual(
             set(sessions[0]),
@@ -564,6 +582,45 @@ class SessionsApiTests(ApiTestCase):
                     self.post("refresh", {"refresh_token": pair["refresh_token"]}).status_code, 401
                 )
 
+    def test_the_list_comes_in_pages_of_the_size_asked_for_within_the_maximum(self):
+        for _ in range(3):
+            self.login()
+        page = self.client.get(reverse("sessions"), {"page_size": 2}).json()
+        self.assertIsNone(page["previous"])
+        pages = [page["results"]]
+        while page["next"]:
+            page = self.client.get(page["next"]).json()
+            pages.append(page["results"])
+        self.assertEqual([len(results) for results in pages], [2, 2, 1])
+        ids = [each["id"] for results in pages for each in results]
+        self.assertEqual(len(set(ids)), 5)
+        with override_settings(SESSIONS_MAX_PAGE_SIZE=3):
+            capped = self.client.get(reverse("sessions"), {"page_size": 1000}).json()
+        self.assertEqual(len(capped["results"]), 3)
+
+    def test_a_bad_cursor_is_a_json_404(self):
+        response = self.client.get(reverse("sessions"), {"cursor": "not-a-cursor"})
+        self.assertError(response, 404, "not_found")
+
+    @override_settings(SESSIONS_PER_USER=3)
+    def test_a_login_past_the_session_limit_ends_the_least_recently_used_session(self):
+        # The first session was refreshed last, so the second is the least recently used.
+        self.post("refresh", {"refresh_token": self.first["refresh_token"]})
+        third = self.login()
+        self.login()
+        live = set(Session.objects.filter(revoked_at=None).values_list("pk", flat=True))
+        self.assertEqual(len(live), 3)
+        second = Session.objects.get(
+            tokens__digest=tokens.refresh_token_digest(self.second["refresh_token"])
+        )
+        self.assertIsNotNone(second.revoked_at)
+        self.assertIn(
+            Session.objects.get(
+                tokens__digest=tokens.refresh_token_digest(third["refresh_token"])
+            ).pk,
+            live,
+        )
+
     def test_the_session_endpoints_need_a_bearer_token(self):
         self.client.credentials()
         for response in (
@@ -603,7 +660,7 @@ class PasswordChangeTests(ApiTestCase):
         )
         self.login(password="another-long-phrase-42")
 
-    @override_settings(LOGIN_THROTTLE={"window_seconds": 300, "per_email": 2, "per_address": 50})
+    @override_settings(LOGIN_THROTTLE=login_throttle(per_pair=2))
     def test_a_wrong_current_password_is_400_and_counts_toward_the_login_throttle(self):
         for _ in range(2):
             self.assertFieldError(
@@ -614,11 +671,123 @@ class PasswordChangeTests(ApiTestCase):
             self.post("login", {"email": "user@example.com", "password": PASSWORD}).status_code, 429
         )
 
+    def test_a_new_password_equal_to_the_current_one_is_refused(self):
+        response = self.change(new=PASSWORD)
+        body = self.assertError(response, 400, "invalid")
+        self.assertEqual(
+            body["fields"]["new_password"],
+            [{"code": "password_rejected", "message": PasswordUnchanged.default_message}],
+        )
+        self.assertEqual(
+            self.post("refresh", {"refresh_token": self.other["refresh_token"]}).status_code, 200
+        )
+
     def test_a_new_password_the_validators_refuse_is_400_and_changes_nothing(self):
         self.assertFieldError(self.change(new="password"), "new_password", "password_rejected")
         self.assertEqual(
             self.post("refresh", {"refresh_token": self.other["refresh_token"]}).status_code, 200
         )
+
+
+class EndedSessionTests(ApiTestCase):
+    """An access token outlives its session by up to its lifetime: meanwhile it may read the
+    profile, never act on sessions, the password or the e-mail."""
+
+    def setUp(self):
+        self.user = make_user()
+        self.pair = self.login()
+        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.pair['access_token']}")
+        self.post("logout", {"refresh_token": self.pair["refresh_token"]})
+        self.live = self.login()
+
+    def test_a_token_of_an_ended_session_gets_401_wherever_sessions_or_credentials_change(self):
+        live_session = Session.objects.get(revoked_at=None)
+        calls = {
+            "sessions list": lambda: self.client.get(reverse("sessions")),
+            "session delete": lambda: self.client.delete(
+                reverse("session", args=[live_session.pk])
+            ),
+            "logout everywhere": lambda: self.client.post(reverse("logout-all")),
+            "password change": lambda: self.post(
+                "password", {"current_password": PASSWORD, "new_password": "another-phrase-42"}
+            ),
+            "e-mail change": lambda: self.client.put(
+                reverse("me"), {"email": "thief@example.com"}, format="json"
+            ),
+        }
+        for label, call in calls.items():
+            with self.subTest(label):
+                body = self.assertError(call(), 401, "invalid_token")
+                self.assertEqual(body["detail"], SessionEnded.default_message)
+        self.assertIsNone(Session.objects.get(pk=live_session.pk).revoked_at)
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "user@example.com")
+        self.login(password=PASSWORD)
+
+    def test_it_may_still_read_the_profile_in_one_query_and_change_the_display_name(self):
+        with self.assertNumQueries(1):
+            self.assertEqual(self.client.get(reverse("me")).status_code, 200)
+        response = self.client.put(reverse("me"), {"username": "Jo"}, format="json")
+        self.assertEqual(response.status_code, 200, response.content)
+
+
+class StepUpTests(ApiTestCase):
+    """RFC 9470: an e-mail change needs a password checked within the window, or the password."""
+
+    def setUp(self):
+        self.user = make_user()
+        pair = self.login()
+        self.session = Session.objects.get()
+        self.old = timezone.now() - timedelta(minutes=11)
+        self.access = tokens.issue_access_token(
+            user_id=self.user.pk,
+            lifetime=timedelta(seconds=30),
+            now=timezone.now(),
+            authenticated_at=self.old,
+            session_id=str(self.session.pk),
+        )
+        self.fresh = pair["access_token"]
+
+    def change(self, body, access=None):
+        return self.client.put(
+            reverse("me"), body, format="json", HTTP_AUTHORIZATION=f"Bearer {access or self.access}"
+        )
+
+    def test_an_old_password_check_gets_the_rfc_9470_challenge_and_changes_nothing(self):
+        response = self.change({"email": "new@example.com"})
+        self.assertError(response, 401, "insufficient_user_authentication")
+        self.assertEqual(
+            response["WWW-Authenticate"],
+            'Bearer realm="api", error="insufficient_user_authentication", max_age="600", '
+            f'error_description="{ReauthenticationRequired.default_message}"',
+        )
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "user@example.com")
+
+    def test_the_right_current_password_in_the_body_lets_the_change_through(self):
+        response = self.change({"email": "new@example.com", "current_password": PASSWORD})
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertEqual(response.json()["email"], "new@example.com")
+
+    def test_a_wrong_current_password_is_400_and_counts_like_a_wrong_login(self):
+        with override_settings(LOGIN_THROTTLE=login_throttle(per_pair=1)):
+            response = self.change({"email": "new@example.com", "current_password": "nope-nope"})
+            self.assertFieldError(response, "current_password", "wrong_password")
+            login = self.post("login", {"email": "user@example.com", "password": PASSWORD})
+            self.assertError(login, 429, "throttled")
+
+    def test_right_after_a_login_the_change_needs_no_password(self):
+        response = self.change({"email": "new@example.com"}, access=self.fresh)
+        self.assertEqual(response.status_code, 200, response.content)
+
+    def test_a_display_name_needs_neither(self):
+        response = self.change({"username": "John Smith"})
+        self.assertEqual(response.status_code, 200, response.content)
+
+    def test_the_new_password_check_moves_auth_time_in_the_next_tokens(self):
+        self.change({"email": "new@example.com", "current_password": PASSWORD})
+        self.session.refresh_from_db()
+        self.assertGreater(self.session.authenticated_at, self.old + timedelta(minutes=10))
 
 
 class PasswordPolicyTests(ApiTestCase):
@@ -651,7 +820,7 @@ class HotPathQueryTests(APITransactionTestCase):
         # the attempt back, sets last_login and inserts the session and its token (atomic on
         # its own). SQLite makes those four writes one by one, in a transaction.
         postgresql = connection.vendor == "postgresql"
-        with self.assertNumQueries(3 if postgresql else 2 + 2 + 4):
+        with self.assertNumQueries(3 if postgresql else 2 + 2 + 5):
             response = self.post("login", {"email": "user@example.com", "password": PASSWORD})
         self.assertEqual(response.status_code, 200)
 
@@ -660,7 +829,7 @@ class HotPathQueryTests(APITransactionTestCase):
         # uses the token up, saves the session's last use and inserts the new token (three
         # on SQLite).
         pair = self.post("login", {"email": "user@example.com", "password": PASSWORD}).json()
-        with self.assertNumQueries(2 + (2 if connection.vendor == "postgresql" else 4)):
+        with self.assertNumQueries(2 + (2 if connection.vendor == "postgresql" else 5)):
             response = self.post("refresh", {"refresh_token": pair["refresh_token"]})
         self.assertEqual(response.status_code, 200)
 

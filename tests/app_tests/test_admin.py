@@ -20,7 +20,7 @@ class AdminLoginThrottleTests(TestCase):
         )
 
     def test_the_right_password_after_the_limit_of_wrong_ones_is_refused_with_429(self):
-        limit = settings.LOGIN_THROTTLE["per_email"]
+        limit = settings.LOGIN_THROTTLE["per_pair"]
         for _ in range(limit):
             self.assertEqual(self.log_in("wrong-password").status_code, 200)
         response = self.log_in(PASSWORD)
@@ -28,18 +28,21 @@ class AdminLoginThrottleTests(TestCase):
         self.assertContains(response, "Too many failed logins", status_code=429)
         self.assertNotIn("_auth_user_id", self.client.session)
 
-    def test_the_admin_form_and_the_api_share_one_count_per_email(self):
-        limit = settings.LOGIN_THROTTLE["per_email"]
+    def test_the_admin_form_and_the_api_share_one_count_per_email_and_address(self):
+        limit = settings.LOGIN_THROTTLE["per_pair"]
         for _ in range(limit):
             self.client.post(
                 reverse("login"),
                 {"email": "ADMIN@example.com", "password": "wrong"},
                 content_type="application/json",
+                REMOTE_ADDR="203.0.113.9",
             )
         self.assertEqual(self.log_in(PASSWORD).status_code, 429)
+        # From another address the staff member's right password still opens the admin.
+        self.assertEqual(self.log_in(PASSWORD, address="198.51.100.4").status_code, 302)
 
     def test_a_successful_admin_login_does_not_use_up_an_attempt(self):
-        limit = settings.LOGIN_THROTTLE["per_email"]
+        limit = settings.LOGIN_THROTTLE["per_pair"]
         for _ in range(limit + 1):
             self.assertEqual(self.log_in(PASSWORD).status_code, 302)
             self.client.logout()

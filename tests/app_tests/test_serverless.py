@@ -29,7 +29,7 @@ from app.serverless import (
     register_snapshot_hooks,
 )
 from app.settings import aws_hosts
-from tests.accounts_tests.factories import PASSWORD, admin_login_form, make_user
+from tests.accounts_tests.factories import PASSWORD, admin_login_form, login_throttle, make_user
 from tests.support.http import static_assets
 from tests.support.lambda_harness import (
     API_HOST,
@@ -120,7 +120,7 @@ class LambdaHandlerTests(TestCase):
         self.assertEqual(invalid.status, 400)
         self.assertEqual(invalid.json()["code"], "invalid")
 
-    @override_settings(LOGIN_THROTTLE={"window_seconds": 300, "per_email": 50, "per_address": 2})
+    @override_settings(LOGIN_THROTTLE=login_throttle(per_pair=50, per_address=2))
     def test_failed_logins_are_throttled_by_the_events_source_ip(self):
         # Each request claims another X-Forwarded-For; only the event's sourceIp counts.
         for number in range(3):

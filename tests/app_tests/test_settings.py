@@ -132,16 +132,42 @@ class SettingsTests(unittest.TestCase):
     def test_throttle_defaults_are_five_and_twenty_per_five_minutes_and_twenty_per_hour(self):
         code = (
             "import json, app.settings as s; "
-            "print(json.dumps([s.LOGIN_THROTTLE, s.REGISTER_THROTTLE]))"
+            "print(json.dumps([s.LOGIN_THROTTLE, s.REGISTER_THROTTLE, s.EMAIL_CHANGE_THROTTLE,"
+            " s.SESSIONS_PER_USER]))"
         )
         result = load_settings(code=code, **KEYS)
         self.assertEqual(
             json.loads(result.stdout),
             [
-                {"window_seconds": 300, "per_email": 5, "per_address": 20},
+                {
+                    "window_seconds": 300,
+                    "per_pair": 5,
+                    "per_address": 20,
+                    "ceiling_window_seconds": 86400,
+                    "ceiling": 100,
+                    "successes": 30,
+                },
                 {"window_seconds": 3600, "per_address": 20},
+                {"window_seconds": 3600, "per_user": 20, "per_address": 20},
+                100,
             ],
         )
+
+    def test_a_number_variable_that_is_not_one_stops_start_up_naming_it(self):
+        code = "import app.settings"
+        cases = {
+            "LOGIN_THROTTLE_PER_PAIR": ("five", "LOGIN_THROTTLE_PER_PAIR must be a whole number"),
+            "SESSIONS_PER_USER": ("0", "SESSIONS_PER_USER must be at least 1"),
+            "LOGIN_THROTTLE_PER_EMAIL": (
+                "5",
+                "LOGIN_THROTTLE_PER_EMAIL is now LOGIN_THROTTLE_PER_PAIR",
+            ),
+        }
+        for name, (value, message) in cases.items():
+            with self.subTest(name):
+                result = load_settings(code=code, **{name: value}, **KEYS)
+                self.assertNotEqual(result.returncode, 0)
+                self.assertIn(message, result.stderr)
 
     def test_the_password_policy_is_strict_by_default_and_basic_keeps_the_length_only(self):
         code = (

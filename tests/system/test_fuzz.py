@@ -29,8 +29,12 @@ MIN_CASES = int(os.environ.get("FUZZ_MIN_CASES", "1000"))
 @pytest.mark.system
 # Throttling would answer 429 (documented) to most generated logins and registrations.
 @pytest.mark.live(
-    LOGIN_THROTTLE_PER_EMAIL="1000000",
+    LOGIN_THROTTLE_PER_PAIR="1000000",
     LOGIN_THROTTLE_PER_ADDRESS="1000000",
+    LOGIN_THROTTLE_CEILING="1000000",
+    LOGIN_THROTTLE_SUCCESSES="1000000",
+    EMAIL_CHANGE_THROTTLE_PER_USER="1000000",
+    EMAIL_CHANGE_THROTTLE_PER_ADDRESS="1000000",
     REGISTER_THROTTLE_PER_ADDRESS="1000000",
 )
 def test_every_operation_conforms_to_the_schema_under_fuzzing(api_server):

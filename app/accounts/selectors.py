@@ -1,0 +1,62 @@
+"""Every read the accounts API makes for a request: profiles, sessions, live settings.
+
+Services write; these only read (HackSoft's styleguide: services push, selectors pull).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from constance import config
+from django.conf import settings
+from django.db.models import QuerySet
+
+from app.accounts import tokens
+from app.accounts.errors import SessionEnded, UserGone
+from app.accounts.models import Session, User
+
+
+def get_profile(*, user_id: int) -> User:
+    """Load the active user behind an access token, in one query."""
+    try:
+        return User.objects.only("id", "username", "email").get(pk=user_id, is_active=True)
+    except User.DoesNotExist:
+        raise UserGone() from None
+
+
+def live_session(*, user_id: int, session_id: str | None, now: datetime) -> Session:
+    """The caller's session, in one query: not ended, not past its end, its user active and on
+    the password it started under; ``SessionEnded`` otherwise (an access token outlives its
+    session by up to its lifetime, and must not act for it meanwhile)."""
+    session = (
+        Session.objects.live(now)
+        .select_related("user")
+        .filter(pk=session_id, user_id=user_id, user__is_active=True)
+        .first()
+        if session_id
+        else None
+    )
+    if session is None or session.password_stamp not in tokens.password_stamps(
+        session.user.password
+    ):
+        raise SessionEnded()
+    return session
+
+
+def sessions_of(*, user_id: int, session_id: str | None, now: datetime) -> QuerySet[Session]:
+    """The user's sessions that can still be refreshed, newest first, for a caller whose own
+    session is live (``live_session``)."""
+    caller = live_session(user_id=user_id, session_id=session_id, now=now)
+    stamps = tokens.password_stamps(caller.user.password)
+    return (
+        Session.objects.live(now)
+        .filter(user_id=user_id, password_stamp__in=stamps)
+        .order_by("-created_at")
+    )
+
+
+def reauthentication_window() -> timedelta:
+    """How long after its password check a session may change the e-mail without the password
+    (constance, read now), within its bounds."""
+    low, high = settings.LIVE_SETTING_BOUNDS["reauthentication"]
+    return min(max(timedelta(seconds=config.REAUTHENTICATION_WINDOW), low), high)
