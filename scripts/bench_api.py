@@ -17,6 +17,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
 os.environ.setdefault("DJANGO_DEBUG", "true")
 os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(48))
 os.environ.setdefault("JWT_SIGNING_KEY", secrets.token_urlsafe(48))
+# Hundreds of logins of one user in a minute: the limit on successful logins would stop them.
+os.environ.setdefault("LOGIN_THROTTLE_SUCCESSES", "1000000")
 
 import django
 
@@ -42,6 +44,57 @@ def measure(label: str, call, count: int = CALLS) -> tuple[str, float, float]:
             timings.append(time.perf_counter() - start)
         queries += len(captured)
     return label, statistics.median(timings) * 1000, queries / count
+
+
+SESSION_ROWS = 10_000
+
+
+def crowded_sessions(client, state, login, me) -> list[tuple[str, float, float]]:
+    """The sessions list and a login with 10,000 session rows of the user in the table: half
+    ended, half live (the session cap raised so that they stay), measured beside ``me``."""
+    from datetime import timedelta
+
+    from django.test import override_settings
+    from django.utils import timezone
+
+    from app.accounts.models import Session, User
+
+    user = User.objects.get(email="bench@example.com")
+    stamp = Session.objects.filter(user=user).first().password_stamp
+    now = timezone.now()
+    Session.objects.bulk_create(
+        Session(
+            user=user,
+            created_at=now - timedelta(seconds=number),
+            last_used_at=now - timedelta(seconds=number),
+            authenticated_at=now - timedelta(seconds=number),
+            expires_at=now + timedelta(days=30),
+            revoked_at=now if number % 2 else None,
+            password_stamp=stamp,
+        )
+        for number in range(SESSION_ROWS)
+    )
+    authorization = {"HTTP_AUTHORIZATION": f"Bearer {state['access_token']}"}
+
+    def sessions_page(size: int):
+        def call():
+            response = client.get("/api/sessions/", {"page_size": size}, **authorization)
+            assert response.status_code == 200, response.content
+            assert len(response.json()["results"]) == size
+
+        return call
+
+    with override_settings(SESSIONS_PER_USER=SESSION_ROWS * 2):
+        return [
+            measure(f"GET /api/sessions/, {SESSION_ROWS:,} rows, page of 50", sessions_page(50)),
+            measure(f"GET /api/sessions/, {SESSION_ROWS:,} rows, page of 100", sessions_page(100)),
+            measure(f"GET /api/me/, {SESSION_ROWS:,} rows (yardstick)", me),
+            measure(
+                f"POST /api/login/, {SESSION_ROWS:,} rows (Argon2)",
+                login,
+                count=max(20, CALLS // 10),
+            ),
+        ]
 
 
 def main() -> int:
@@ -76,6 +129,7 @@ def main() -> int:
             measure("POST /api/refresh/", refresh),
             measure("GET /api/me/", me),
         ]
+        rows += crowded_sessions(client, state, login, me)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     print(f"| endpoint ({connection.vendor}, in-process) | median per call | queries per call |")

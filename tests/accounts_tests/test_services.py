@@ -105,6 +105,26 @@ class LoginTests(TestCase):
         self.assertEqual(session.ip_address, "203.0.113.7")
         self.assertEqual(session.user_agent, ("Mozilla/5.0 " + "x" * 400)[:256])
 
+    def test_a_client_address_with_an_ipv6_zone_is_recorded_without_it(self):
+        pair = services.login(
+            email="user@example.com", password=PASSWORD, address="fe80::1%eth0", now=NOW
+        )
+        self.assertEqual(stored(pair.refresh_token).session.ip_address, "fe80::1")
+
+    @override_config(
+        SESSION_LIFETIME=timedelta(days=9_999_999),
+        REFRESH_TOKEN_LIFETIME=timedelta(days=9_999_999),
+        ACCESS_TOKEN_LIFETIME=10**9,
+    )
+    def test_lifetimes_stored_past_their_bounds_are_held_to_them(self):
+        # Written past the admin's form (its validators refuse these): still no 500.
+        pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        session = stored(pair.refresh_token).session
+        self.assertEqual(session.expires_at, NOW + timedelta(days=365))
+        self.assertEqual(stored(pair.refresh_token).expires_at, NOW + timedelta(days=365))
+        claims = tokens.decode_access_token(pair.access_token, now=NOW)
+        self.assertEqual(claims.expires_at - claims.issued_at, timedelta(days=1))
+
     def test_login_ignores_the_case_of_the_email(self):
         pair = services.login(email="USER@Example.com", password=PASSWORD, now=NOW)
         self.assertEqual(

@@ -28,7 +28,10 @@ def test_the_readmes_curl_session_runs_twice_as_written(api_server):
         assert re.fullmatch(r'\{"id":\d+,"email":"user-\d+@example.com"\}', lines[0]), lines
         assert lines[3].startswith('{"id":') and '"username":"John Smith"' in lines[3]
         assert '"email":"newuser-' in lines[4]
-        assert set(json.loads(lines[6])) == {"access_token", "refresh_token"}
-        assert lines[7] == '{"success":"User logged out of every session."}'
-        assert lines[8] == '{"success":"User logged out."}'
-        assert '"code":"invalid_refresh_token"' in lines[9]
+        sessions = json.loads(lines[6])
+        assert set(sessions) == {"next", "previous", "results"}, sessions
+        assert [session["current"] for session in sessions["results"]] == [True]
+        assert set(json.loads(lines[7])) == {"access_token", "refresh_token"}
+        assert lines[8] == '{"success":"User logged out of every session."}'
+        assert lines[9] == '{"success":"User logged out."}'
+        assert '"code":"invalid_refresh_token"' in lines[10]
