@@ -16,7 +16,11 @@ import pytest
 from tests.support import PASSWORD
 from tests.support.http import request
 
-CLUSTER = ["pg_ctlcluster", "--skip-systemctl-redirect", *os.listdir("/etc/postgresql"), "main"]
+
+def cluster() -> list[str]:
+    """``pg_ctlcluster`` for Debian's local cluster (read when the test runs, so the suite
+    collects on any machine)."""
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", *os.listdir("/etc/postgresql"), "main"]
 
 
 def call(base, method, path, body=None, token=None):
@@ -28,7 +32,7 @@ def call(base, method, path, body=None, token=None):
 
 
 def pg(action: str) -> None:
-    subprocess.run([*CLUSTER, action], check=True)
+    subprocess.run([*cluster(), action], check=True)
     if action == "start":
         for _ in range(60):
             ready = subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False)
