@@ -56,8 +56,8 @@ def _domain(domain: str) -> str:
         return domain.lower()
     try:
         # UTS 46 mapping, then IDNA 2008 (RFC 5891), the form DNS and mail servers use. Never
-        # case folded first: folding turns ß into ss and final ς into σ, which IDNA 2008 keeps
-        # as other names (faß.de is xn--fa-hia.de, not fass.de); the mapping lowers case itself.
+        # case folded first: folding turns sharp s into ss and final sigma into medial, names
+        # IDNA 2008 keeps apart (faß.de is xn--fa-hia.de, not fass.de); the mapping lowers case.
         return idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError:
         raise InvalidEmail("The domain is not a valid internationalised domain name.") from None
@@ -70,9 +70,10 @@ _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
 
 
 def _unquoted(local: str) -> str:
-    # RFC 5322 section 3.2.4: the quotes and each quoted-pair's backslash are not part of the
-    # quoted-string, so "a"@ and "\a"@ are a@. Unquote what is then a dot-atom, and escape
-    # what must stay quoted only where it has to be, so that one mailbox has one spelling.
+    # RFC 5322: the quotes are not part of the quoted-string (section 3.2.4) and a quoted-pair's
+    # backslash is invisible (section 3.2.1), so "a"@ and "\a"@ are a@. Unquote what is then
+    # a dot-atom; escape what must stay quoted only where it has to be (" and \), so that one
+    # mailbox has one spelling.
     quoted = _QUOTED.fullmatch(local)
     if quoted is None:
         return local

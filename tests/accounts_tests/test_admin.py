@@ -2,6 +2,7 @@
 
 import jwt
 from constance import config
+from django.contrib.auth.models import Permission
 from django.test import TestCase
 from django.urls import reverse
 
@@ -202,5 +203,42 @@ class UserSessionsAdminTests(TestCase):
             {"action": "end_all_sessions", "_selected_action": [self.user.pk]},
         )
         self.assertEqual(response.status_code, 302)
+        with self.assertRaises(InvalidRefreshToken):
+            services.rotate(refresh_token=self.pair.refresh_token)
+
+
+class UserActionPermissionTests(TestCase):
+    """The user list's action that ends sessions is a change: view-only staff cannot run it."""
+
+    def setUp(self):
+        self.user = make_user()
+        self.pair = services.login(email="user@example.com", password=PASSWORD)
+        self.url = reverse("admin:accounts_user_changelist")
+
+    def log_in_staff(self, *codenames):
+        staff = make_user(email="staff@example.com", is_staff=True)
+        staff.user_permissions.set(
+            Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames)
+        )
+        self.client.force_login(staff)
+
+    def end_all_sessions(self):
+        return self.client.post(
+            self.url, {"action": "end_all_sessions", "_selected_action": [self.user.pk]}
+        )
+
+    def test_staff_who_may_only_view_users_are_not_offered_the_action_and_end_nothing(self):
+        self.log_in_staff("view_user")
+        page = self.client.get(self.url)
+        self.assertEqual(page.status_code, 200)
+        self.assertNotContains(page, 'value="end_all_sessions"')
+        self.end_all_sessions()
+        self.assertEqual(Session.objects.get(user=self.user).state(), "active")
+        services.rotate(refresh_token=self.pair.refresh_token)
+
+    def test_staff_who_may_change_users_end_every_session_of_the_selected_users(self):
+        self.log_in_staff("view_user", "change_user")
+        self.assertContains(self.client.get(self.url), 'value="end_all_sessions"')
+        self.assertEqual(self.end_all_sessions().status_code, 302)
         with self.assertRaises(InvalidRefreshToken):
             services.rotate(refresh_token=self.pair.refresh_token)

@@ -21,6 +21,45 @@ class CanonicalEmailTests(SimpleTestCase):
             with self.subTest(label):
                 self.assertEqual(canonical_email(typed), stored)
 
+    def test_the_domain_goes_through_idna_2008_before_any_case_folding(self):
+        # Case folding would turn sharp s into ss and final sigma into medial sigma: other names
+        # under IDNA 2008, which keeps both (UTS 46 non-transitional mapping).
+        cases = {
+            "sharp s": ("x@fa\u00df.de", "x@xn--fa-hia.de"),
+            "sharp s, upper case around it": ("x@FA\u00df.DE", "x@xn--fa-hia.de"),
+            "final sigma": ("x@\u03b2\u03cc\u03bb\u03bf\u03c2.gr", "x@xn--nxasmm1c.gr"),
+            "final sigma, capital initial": (
+                "x@\u0392\u03cc\u03bb\u03bf\u03c2.GR",
+                "x@xn--nxasmm1c.gr",
+            ),
+            "ss is another domain": ("x@fass.de", "x@fass.de"),
+        }
+        for label, (typed, stored) in cases.items():
+            with self.subTest(label):
+                self.assertEqual(canonical_email(typed), stored)
+
+    def test_a_quoted_local_part_whose_quotes_change_nothing_is_unquoted(self):
+        cases = {
+            "one atom": ('"a"@example.com', "a@example.com"),
+            "a dot-atom, in upper case": ('"A.b"@Example.com', "a.b@example.com"),
+            "a needless quoted-pair": ('"\\a"@example.com', "a@example.com"),
+        }
+        for label, (typed, stored) in cases.items():
+            with self.subTest(label):
+                self.assertEqual(canonical_email(typed), stored)
+
+    def test_a_quoted_local_part_that_needs_its_quotes_keeps_them(self):
+        cases = {
+            "a comma": ('"a,b"@example.com', '"a,b"@example.com'),
+            "two dots in a row": ('"a..b"@example.com', '"a..b"@example.com'),
+            "an at sign": ('"a@b"@example.com', '"a@b"@example.com'),
+            "an escaped quote": ('"a\\"b"@example.com', '"a\\"b"@example.com'),
+            "a needless escape among them": ('"a\\,b"@example.com', '"a,b"@example.com'),
+        }
+        for label, (typed, stored) in cases.items():
+            with self.subTest(label):
+                self.assertEqual(canonical_email(typed), stored)
+
     def test_invisible_control_and_space_characters_are_refused(self):
         for char in ("\u200b", "\u200d", "\u202e", "\u00ad", "\x00", " ", "\u3000"):
             with (

@@ -8,6 +8,7 @@ this machine.
 
 import contextlib
 import io
+import json
 import logging
 import os
 import random
@@ -15,12 +16,13 @@ import sys
 from datetime import timedelta
 from unittest import mock
 
+from apig_wsgi import make_lambda_handler
 from django.db import connection
 from django.test import TestCase, TransactionTestCase, override_settings
 from django.utils import timezone
 
 from app.accounts import services
-from app.accounts.models import RefreshToken, User
+from app.accounts.models import RefreshToken, Session, User
 from app.serverless import (
     ApiGatewayEnviron,
     after_restore,
@@ -37,7 +39,10 @@ from tests.support.lambda_harness import (
     REGION,
     URL_HOST,
     LambdaHarness,
+    Response,
+    api_gateway_event,
     aws_environment,
+    function_url_event,
     moto_server,
     put_stage_secrets,
     scheduled_event,
@@ -235,6 +240,42 @@ class LambdaHandlerTests(TestCase):
         )
         self.assertTrue(User.objects.get(email="root@example.com").is_superuser)
 
+    def test_a_bearer_header_beyond_latin_1_is_a_401_with_the_bearer_challenge(self):
+        response = self.call("GET", "/api/me/", headers=self.bearer("\u2603"))
+        self.assertEqual(response.status, 401, response.text)
+        self.assertEqual(response.json()["code"], "invalid_token")
+        self.assertIn('error="invalid_token"', response.header("WWW-Authenticate"))
+
+    def test_a_path_beyond_latin_1_is_a_json_404(self):
+        response = self.call("GET", "/api/\u2603/")
+        self.assertEqual(response.status, 404)
+        self.assertEqual(response.json()["code"], "not_found")
+
+    def send(self, event):
+        return Response(self.lambda_.invoke(event))
+
+    def test_an_event_whose_identity_is_null_is_answered(self):
+        event = api_gateway_event("GET", "/api/", "", {}, None, "dev")
+        event["requestContext"]["identity"] = None
+        response = self.send(event)
+        self.assertEqual(response.status, 200, response.text)
+        self.assertIn("login", response.json())
+
+    def test_a_login_in_an_event_without_source_ip_records_no_address_from_x_forwarded_for(self):
+        make_user()
+        event = api_gateway_event(
+            "POST",
+            "/api/login/",
+            "",
+            {"Content-Type": "application/json", "X-Forwarded-For": "203.0.113.9"},
+            json.dumps({"email": "user@example.com", "password": PASSWORD}),
+            "dev",
+        )
+        del event["requestContext"]["identity"]["sourceIp"]
+        response = self.send(event)
+        self.assertEqual(response.status, 200, response.text)
+        self.assertIsNone(Session.objects.get().ip_address)
+
     def test_logs_at_the_production_level_hold_no_token_or_authorization_header(self):
         make_user()
         captured = io.StringIO()
@@ -317,6 +358,73 @@ class ApiGatewayEnvironTests(TestCase):
         for label, (event, environ, expected) in cases.items():
             with self.subTest(label):
                 self.assertEqual(self.environ(event, **environ), expected)
+
+
+class ApiGatewayEnvironThroughApigWsgiTests(TestCase):
+    """The environ an application gets from apig-wsgi's own handler and ``ApiGatewayEnviron``."""
+
+    def environ(self, event):
+        seen = {}
+
+        def application(environ, start_response):
+            seen.update(environ)
+            start_response("204 No Content", [])
+            return []
+
+        make_lambda_handler(ApiGatewayEnviron(application))(event, None)
+        return seen
+
+    def rest_api_event(self, path="/api/me/", query="", headers=None):
+        headers = {"X-Forwarded-For": "203.0.113.9", **(headers or {})}
+        return api_gateway_event("GET", path, query, headers, None, "dev")
+
+    def test_without_source_ip_the_address_is_unknown_never_x_forwarded_for(self):
+        def no_source_ip(context):
+            del context["identity"]["sourceIp"]
+
+        def null_identity(context):
+            context["identity"] = None
+
+        def no_identity(context):
+            del context["identity"]
+
+        for change in (no_source_ip, null_identity, no_identity):
+            with self.subTest(change.__name__):
+                event = self.rest_api_event()
+                change(event["requestContext"])
+                self.assertEqual(self.environ(event)["REMOTE_ADDR"], "")
+
+    def test_the_source_ip_is_the_address_whatever_x_forwarded_for_says(self):
+        self.assertEqual(self.environ(self.rest_api_event())["REMOTE_ADDR"], CLIENT_IP)
+
+    def test_text_beyond_latin_1_reaches_the_application_as_pep_3333_strings(self):
+        def read_off_the_wire(text):
+            # What a WSGI server gives: the UTF-8 bytes read, one character per byte (PEP 3333).
+            return text.encode().decode("latin-1")
+
+        snowman = read_off_the_wire("\u2603")
+        rest_api = self.environ(
+            self.rest_api_event(
+                path="/api/caf%C3%A9/\u2603/",
+                headers={"Authorization": "Bearer \u2603", "X-Latin-1": "caf\u00e9"},
+            )
+        )
+        function_url = self.environ(
+            function_url_event("GET", "/api/", "q=\u2603", {"X-Note": "\u2603"}, None, "dev")
+        )
+        cases = {
+            "a header": (rest_api["HTTP_AUTHORIZATION"], f"Bearer {snowman}"),
+            "a header already Latin-1": (rest_api["HTTP_X_LATIN_1"], "caf\u00e9"),
+            "the path, its escapes decoded once": (
+                rest_api["PATH_INFO"],
+                f"/api/{read_off_the_wire('caf\u00e9')}/{snowman}/",
+            ),
+            "a Function URL's query": (function_url["QUERY_STRING"], f"q={snowman}"),
+            "a Function URL's header": (function_url["HTTP_X_NOTE"], snowman),
+        }
+        for label, (seen, expected) in cases.items():
+            with self.subTest(label):
+                self.assertEqual(seen, expected)
 
 
 class ScriptPrefixStorageTests(TestCase):
