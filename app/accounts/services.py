@@ -166,6 +166,12 @@ def rotate(
         limits = lifetimes_of(token)
         stamps = tokens.password_stamps(session.user.password)
         usable = session.user.is_active and session.password_stamp in stamps
+        if not usable:
+            # The user's row was read as it stood when this query began; a password change
+            # that held the session's lock meanwhile (and re-stamped it) is only seen now.
+            user = User.objects.filter(pk=session.user_id).only("password", "is_active").first()
+            stamps = tokens.password_stamps(user.password) if user else []
+            usable = bool(user and user.is_active) and session.password_stamp in stamps
         if usable and token.used_at is None:
             if token.expires_at <= now:
                 raise RefreshTokenExpired()

@@ -45,20 +45,23 @@ def race(requests):
     return [response.status_code for response in race_responses(requests)]
 
 
-def race_responses(requests):
-    """As ``race``, returning the responses."""
+def race_responses(requests, delays=None):
+    """As ``race``, returning the responses; ``delays`` holds each request's seconds to wait
+    after the release (to land it in another's critical section)."""
     barrier = threading.Barrier(len(requests))
+    delays = delays or [0] * len(requests)
 
-    def one(request):
-        path, body, *extra = request
+    def one(numbered):
+        number, (path, body, *extra) = numbered
         try:
             barrier.wait(timeout=30)
+            time.sleep(delays[number])
             return APIClient().post(path, body, format="json", **(extra[0] if extra else {}))
         finally:
             connection.close()
 
     with ThreadPoolExecutor(len(requests)) as pool:
-        return list(pool.map(one, requests))
+        return list(pool.map(one, enumerate(requests)))
 
 
 class Thief(threading.Thread):
@@ -485,9 +488,12 @@ class PasswordChangeRaceTests(TransactionTestCase):
     def test_a_password_change_against_a_refresh_of_the_same_session_never_deadlocks(self):
         user = make_user()
         outcomes = []
+        rng = random.Random(11)
         for number in range(ROUNDS):
             pair = services.login(email="user@example.com", password=PASSWORD)
             new_password = f"another-long-phrase-{number}"
+            # The refresh starts at a random moment of the change, so that rounds land it
+            # while the change holds the session's lock and is about to replace its token.
             responses = race_responses(
                 [
                     (
@@ -496,7 +502,8 @@ class PasswordChangeRaceTests(TransactionTestCase):
                         {"HTTP_AUTHORIZATION": f"Bearer {pair.access_token}"},
                     ),
                     (reverse("refresh"), {"refresh_token": pair.refresh_token}),
-                ]
+                ],
+                delays=[0, rng.uniform(0, 0.02)],
             )
             change, refresh = (response.status_code for response in responses)
             outcomes.append((change, refresh))
