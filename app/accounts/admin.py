@@ -91,7 +91,7 @@ class StateFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         now = timezone.now()
         filters = {
-            "active": lambda: queryset.filter(revoked_at=None, expires_at__gt=now),
+            "active": lambda: queryset.live(now),
             "revoked": lambda: queryset.exclude(revoked_at=None),
             "expired": lambda: queryset.filter(revoked_at=None, expires_at__lte=now),
         }

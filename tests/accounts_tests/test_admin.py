@@ -1,5 +1,7 @@
 """``app/accounts/admin.py`` and the Constance page: what staff see and can do."""
 
+from datetime import timedelta
+
 import jwt
 from constance import config
 from django.contrib.auth.models import Permission
@@ -176,6 +178,25 @@ class ConstanceAdminTests(TestCase):
         )
         claims = jwt.decode(login.json()["access_token"], options={"verify_signature": False})
         self.assertEqual(claims["exp"] - claims["iat"], 45)
+
+    def test_lifetimes_past_their_maximums_are_refused(self):
+        cases = {
+            "access over a day": {"ACCESS_TOKEN_LIFETIME": "86401"},
+            "refresh over a year": {"REFRESH_TOKEN_LIFETIME": "366 00:00:00"},
+            "session over a year": {"SESSION_LIFETIME": "366 00:00:00"},
+            "reuse interval over five minutes": {"REFRESH_REUSE_INTERVAL": "301"},
+            "re-authentication window over a day": {"REAUTHENTICATION_WINDOW": "86401"},
+        }
+        for label, change in cases.items():
+            with self.subTest(label):
+                form = self.client.get(self.url).context["form"]
+                data = {name: form[name].value() for name in form.fields}
+                data.update(change)
+                response = self.client.post(self.url, data)
+                self.assertEqual(response.status_code, 200)
+                self.assertTrue(response.context["form"].errors)
+        self.assertEqual(config.SESSION_LIFETIME, timedelta(days=90))
+        self.assertEqual(config.REFRESH_REUSE_INTERVAL, 10)
 
     def test_a_lifetime_below_one_second_is_refused(self):
         response = self.post_lifetimes(access="0", refresh="30 00:00:00")
