@@ -27,9 +27,9 @@ from pathlib import Path
 
 import psycopg2
 
-from tests.support import PASSWORD
-from tests.support import lambda_harness as lambda_local
-from tests.support.lambda_package import (
+from devtools import PASSWORD, ROOT
+from devtools import lambda_harness as lambda_local
+from devtools.lambda_package import (
     BUILD,
     ENTRY_POINT,
     ZAPPA_ENTRY_POINT,
@@ -37,8 +37,6 @@ from tests.support.lambda_package import (
     run_in_package,
     snapstart_rehearsal,
 )
-
-ROOT = lambda_local.ROOT
 
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
 WARM_CALLS = int(os.environ.get("BENCH_WARM_CALLS", "30"))

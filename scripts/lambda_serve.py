@@ -16,15 +16,12 @@ import argparse
 import base64
 import contextlib
 import os
-import secrets
-import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.support import lambda_harness as lambda_local
-
-ROOT = lambda_local.ROOT
+from devtools import ROOT, manage, random_keys
+from devtools import lambda_harness as lambda_local
 
 STAGE = os.environ.get("LAMBDA_STAGE", "dev")
 
@@ -35,8 +32,7 @@ def start_fake_aws(stack: contextlib.ExitStack) -> None:
     os.environ.update(lambda_local.aws_environment(endpoint))
     os.environ.pop("AWS_PROFILE", None)
     stage_secrets = {
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
-        "JWT_SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY") or secrets.token_urlsafe(40),
+        **{name: os.environ.get(name) or key for name, key in random_keys().items()},
         "DATABASE_URL": os.environ["DATABASE_URL"],
     }
     lambda_local.put_stage_secrets(STAGE, stage_secrets, endpoint_url=endpoint)
@@ -107,17 +103,13 @@ class Server(ThreadingHTTPServer):
 
 def prepare_database_and_static_files() -> None:
     """Migrate this server's own database and collect the static files, as a deploy does."""
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run(
-        [*manage, "migrate", "--noinput", "-v0"],
-        check=True,
-        env={**os.environ, "DJANGO_DEBUG": "true"},
-    )
-    keys = {name: secrets.token_urlsafe(48) for name in ("DJANGO_SECRET_KEY", "JWT_SIGNING_KEY")}
-    subprocess.run(
-        [*manage, "collectstatic", "--noinput", "-v0"],
-        check=True,
-        env={**os.environ, **keys, "DJANGO_DEBUG": "false"},
+    manage("migrate", "--noinput", "-v0", env={"DJANGO_DEBUG": "true"}, quiet=False)
+    manage(
+        "collectstatic",
+        "--noinput",
+        "-v0",
+        env={**random_keys(), "DJANGO_DEBUG": "false"},
+        quiet=False,
     )
 
 

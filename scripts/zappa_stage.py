@@ -27,7 +27,7 @@ from pathlib import Path
 
 import botocore.exceptions
 
-ROOT = Path(__file__).resolve().parents[1]
+from devtools import ROOT
 
 
 def load(stage: str):

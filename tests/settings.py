@@ -2,13 +2,14 @@
 process (none is committed), and a fast password hasher so tests do not wait on Argon2."""
 
 import os
-import secrets
+
+from devtools import random_keys
 
 os.environ.setdefault("DJANGO_DEBUG", "true")
-os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(48))
-os.environ.setdefault("JWT_SIGNING_KEY", secrets.token_urlsafe(48))
+for _name, _key in random_keys().items():
+    os.environ.setdefault(_name, _key)
 
-from app.settings import *  # noqa: F403
+from app.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

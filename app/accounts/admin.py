@@ -27,7 +27,7 @@ class UserEditForm(UserChangeForm):
 class UserAdmin(BaseUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
-    actions = ["end_all_sessions"]
+    actions = ["end_all_sessions", "lift_login_locks"]
     readonly_fields = ("sessions",)
     list_display = ("email", "username", "is_active", "is_staff", "date_joined", "last_login")
     list_filter = ("is_active", "is_staff", "is_superuser")
@@ -60,6 +60,16 @@ class UserAdmin(BaseUserAdmin):
             services.end_user_sessions(user_id=pk) for pk in queryset.values_list("pk", flat=True)
         )
         self.message_user(request, f"Ended {ended} sessions.", messages.SUCCESS)
+
+    @admin.action(
+        description="Lift the failed-login lock of the selected users' e-mails",
+        permissions=["change"],
+    )
+    def lift_login_locks(self, request, queryset):
+        """For an owner locked out by guesses from many addresses (the e-mail's daily ceiling):
+        their wrong-password counts go, from every address."""
+        lifted = services.lift_login_locks(emails=list(queryset.values_list("email", flat=True)))
+        self.message_user(request, f"Cleared {lifted} counters.", messages.SUCCESS)
 
     @admin.display(description="sessions")
     def sessions(self, user):

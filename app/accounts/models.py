@@ -7,13 +7,15 @@ import uuid
 from datetime import datetime
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.errors import EmailTaken
+from app.accounts.tokens import password_stamps
 
 
 class EmailAddressField(models.EmailField):
@@ -92,6 +94,27 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self):
         return self.email
+
+    def check_password(self, raw_password: str) -> bool:
+        """Django's check, whose hash upgrade (new hasher parameters, the same password)
+        keeps the user's sessions: they are re-stamped with the new hash in the same
+        transaction, and the hash is replaced only if it is still the one checked, so that
+        simultaneous logins agree on one new hash."""
+
+        def upgrade(raw: str) -> None:
+            old, new = self.password, make_password(raw)
+            with transaction.atomic():
+                if User.objects.filter(pk=self.pk, password=old).update(password=new):
+                    Session.objects.filter(
+                        user_id=self.pk, password_stamp__in=password_stamps(old)
+                    ).update(password_stamp=password_stamps(new)[0])
+                    self.password = new
+                else:
+                    stored = User.objects.filter(pk=self.pk).values_list("password", flat=True)
+                    self.password = stored.first() or old
+            self._password = None
+
+        return check_password(raw_password, self.password, upgrade)
 
 
 class SessionQuerySet(models.QuerySet):

@@ -200,6 +200,8 @@ def rotate(
             retried = _successor_for_retry(
                 token=token, presented=refresh_token, limits=limits, now=now
             )
+            if retried is _REPLACED:
+                raise InvalidRefreshToken()
             if retried is not None:
                 return _pair(session=session, refresh_token=retried, limits=limits, now=now)
         Session.objects.filter(pk=session.pk).end(now)
@@ -218,23 +220,31 @@ def _locked_token(digest: str) -> RefreshToken | None:
     ).first()
 
 
+# A retry whose successor a password change replaced: refused, and not a reuse.
+_REPLACED = "replaced"
+
+
 def _successor_for_retry(
     *, token: RefreshToken, presented: str, limits: Lifetimes, now: datetime
 ) -> str | None:
     """The successor that the first use of ``token`` issued, when ``presented`` again within
-    the reuse interval and that successor is still unused; ``None`` otherwise."""
+    the reuse interval and that successor is still unused; ``_REPLACED`` when the successor is
+    gone (the session's password change replaced it); ``None`` otherwise."""
     if not token.successor_seal or token.used_at is None:
         return None
     if now - token.used_at > limits.reuse_interval:
         return None
     successor = tokens.open_seal(presented=presented, seal=token.successor_seal)
-    unused = RefreshToken.objects.filter(
-        digest=tokens.refresh_token_digest(successor),
-        session_id=token.session_id,
-        used_at=None,
-        expires_at__gt=now,
+    row = (
+        RefreshToken.objects.filter(
+            digest=tokens.refresh_token_digest(successor), session_id=token.session_id
+        )
+        .only("used_at", "expires_at")
+        .first()
     )
-    return successor if unused.exists() else None
+    if row is None:
+        return _REPLACED
+    return successor if row.used_at is None and row.expires_at > now else None
 
 
 def log_out(*, refresh_token: str, now: datetime | None = None) -> None:
@@ -249,13 +259,18 @@ def log_out(*, refresh_token: str, now: datetime | None = None) -> None:
 
 def end_sessions(*, session_ids: Iterable[UUID], now: datetime | None = None) -> int:
     """End the given sessions (the admin's action); return how many were still live."""
+    sessions = Session.objects.filter(pk__in=list(session_ids))
     with transaction.atomic():
-        return Session.objects.filter(pk__in=list(session_ids)).end(now or timezone.now())
+        # Lock order: the users' rows (in one order), then their sessions'.
+        list(User.objects.select_for_update().filter(sessions__in=sessions).order_by("pk"))
+        return sessions.end(now or timezone.now())
 
 
 def end_user_sessions(*, user_id: int, now: datetime | None = None) -> int:
     """End every session of a user (the admin); return how many were still live."""
     with transaction.atomic():
+        # Lock order: the user's row, then the sessions'.
+        list(User.objects.select_for_update().filter(pk=user_id))
         return Session.objects.filter(user_id=user_id).end(now or timezone.now())
 
 
@@ -272,7 +287,9 @@ def log_out_everywhere(*, user_id: int, session_id: str | None, now: datetime | 
     """End every session of the caller, whose own session must be live; return how many."""
     now = now or timezone.now()
     with transaction.atomic():
-        selectors.live_session(user_id=user_id, session_id=session_id, now=now)
+        # Lock order: the user's row, then the sessions'.
+        user = _locked_user(user_id)
+        _locked_live_session(user=user, session_id=session_id, now=now)
         return Session.objects.filter(user_id=user_id).end(now)
 
 
@@ -325,17 +342,13 @@ def change_password(
         raise PasswordRejected(" ".join(error.messages)) from None
     limits = lifetimes()
     with transaction.atomic():
-        # Lock order: the user's row (this UPDATE), then the session's, then its tokens'.
+        # Lock order: the user's row, then the session's, then its tokens'. Under the user's
+        # lock, the password must still be the one just checked and the session still live on
+        # it: a change or a reset that landed meanwhile wins.
+        user = _locked_user(user_id, password=user.password)
+        session = _locked_live_session(user=user, session_id=session_id, now=now)
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        session = (
-            Session.objects.select_for_update()
-            .live(now)
-            .filter(pk=session_id, user_id=user_id)
-            .first()
-        )
-        if session is None:
-            raise SessionEnded()
         Session.objects.filter(user_id=user_id).exclude(pk=session.pk).end(now)
         session.password_stamp = tokens.password_stamps(user.password)[0]
         session.authenticated_at = now
@@ -370,7 +383,6 @@ def update_profile(
         email = User.objects.normalize_email(email)
         owner = _active_user(user_id)
         selectors.live_session(user_id=user_id, session_id=session_id, now=now)
-        throttling.count_email_change(user_id=user_id, address=address, now=now)
         if current_password is not None:
             checked = authenticate_throttled(
                 email=owner.email, password=current_password, address=address, now=now
@@ -382,18 +394,23 @@ def update_profile(
             window = selectors.reauthentication_window()
             if authenticated_at is None or now - authenticated_at > window:
                 raise ReauthenticationRequired(max_age=int(window.total_seconds()))
+        # Counted once the change is allowed: a refused one spends nothing of the budget.
+        throttling.count_email_change(user_id=user_id, address=address, now=now)
     changes = {"username": username, "email": email}
     changes = {field: value for field, value in changes.items() if value is not None}
     try:
         with transaction.atomic():
             user = (
                 User.objects.select_for_update()
-                .only("id", "username", "email")
+                .only("id", "username", "email", "password")
                 .filter(pk=user_id, is_active=True)
                 .first()
             )
             if user is None:
                 raise UserGone()
+            if email is not None:
+                # Again under the locks: a session ended since the first check changes nothing.
+                _locked_live_session(user=user, session_id=session_id, now=now)
             for field, value in changes.items():
                 setattr(user, field, value)
             if changes:
@@ -405,11 +422,42 @@ def update_profile(
     return user
 
 
+def _locked_user(user_id: int, *, password: str | None = None) -> User:
+    """The active user's row, locked; with ``password``, only while it still has that hash
+    (``SessionEnded`` otherwise: the sessions on the checked password are over)."""
+    users = User.objects.select_for_update().filter(pk=user_id, is_active=True)
+    if password is not None:
+        users = users.filter(password=password)
+    user = users.first()
+    if user is None:
+        raise SessionEnded() if password is not None else UserGone()
+    return user
+
+
+def _locked_live_session(*, user: User, session_id: str | None, now: datetime) -> Session:
+    """The caller's session, locked, if live and started under ``user``'s current password."""
+    session = (
+        Session.objects.select_for_update().live(now).filter(pk=session_id, user_id=user.pk).first()
+        if session_id
+        else None
+    )
+    if session is None or session.password_stamp not in tokens.password_stamps(user.password):
+        raise SessionEnded()
+    return session
+
+
 def _active_user(user_id: int) -> User:
     user = User.objects.filter(pk=user_id, is_active=True).only("id", "email", "password").first()
     if user is None:
         raise UserGone()
     return user
+
+
+def lift_login_locks(*, emails: Iterable[str]) -> int:
+    """Forget the wrong passwords counted for each of ``emails`` (staff, for an owner locked
+    out by guesses from many addresses); return how many counters were cleared."""
+    with transaction.atomic():
+        return sum(throttling.lift_email(email=email) for email in emails)
 
 
 def purge(*, now: datetime | None = None) -> dict[str, int]:
@@ -418,9 +466,13 @@ def purge(*, now: datetime | None = None) -> dict[str, int]:
     they expire (reuse detection).
     """
     now = now or timezone.now()
+    # Each in a transaction of its own: deleting tokens and then sessions in one would take
+    # their locks in the order opposite to a refresh's (session, then token).
     with transaction.atomic():
         tokens_deleted, _ = RefreshToken.objects.filter(expires_at__lte=now).delete()
+    with transaction.atomic():
         sessions_deleted, _ = Session.objects.filter(tokens=None).delete()
+    with transaction.atomic():
         counters_deleted = throttling.purge(now=now)
         # A seal outlives its use only until no retry may open it.
         seals_erased = (

@@ -20,6 +20,7 @@ windows.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,24 @@ from app.accounts.models import AttemptCounter
 # A request with no client address (never the case behind API Gateway or a WSGI server) is
 # still counted, all such requests together.
 UNKNOWN_ADDRESS = "unknown"
+
+# One IPv6 subscriber is given a /64 or more (RFC 6177), so its addresses count as one.
+IPV6_PREFIX = 64
+
+
+def client_subject(address: str | None) -> str:
+    """What an address is counted as: the address itself for IPv4, its /64 for IPv6."""
+    if not address:
+        return UNKNOWN_ADDRESS
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
+    return str(ip)
 
 
 @dataclass(frozen=True)
@@ -80,7 +99,7 @@ def count_login(*, email: str, address: str | None, now: datetime) -> Attempt:
     a success limit is; either way before any hashing, and the refused attempt counts nowhere.
     """
     limits = settings.LOGIN_THROTTLE
-    address = address or UNKNOWN_ADDRESS
+    address = client_subject(address)
     window_seconds = limits["window_seconds"]
     failures = [
         Limit("login-pair", (email, address), limits["per_pair"], window_seconds),
@@ -103,7 +122,7 @@ def count_login(*, email: str, address: str | None, now: datetime) -> Attempt:
 def count_registration(*, address: str | None, now: datetime) -> None:
     """Count one registration from ``address``; ``RegistrationThrottled`` past the limit."""
     limits = settings.REGISTER_THROTTLE
-    subject = (address or UNKNOWN_ADDRESS,)
+    subject = (client_subject(address),)
     limit = Limit("register-address", subject, limits["per_address"], limits["window_seconds"])
     _, over, retry_after = _count([limit], now=now)
     if over:
@@ -119,7 +138,7 @@ def count_email_change(*, user_id: int, address: str | None, now: datetime) -> N
         Limit("email-change-user", (str(user_id),), limits["per_user"], window_seconds),
         Limit(
             "email-change-address",
-            (address or UNKNOWN_ADDRESS,),
+            (client_subject(address),),
             limits["per_address"],
             window_seconds,
         ),

@@ -128,6 +128,8 @@ def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
     if (
         not isinstance(user_id, int)
         or isinstance(user_id, bool)
+        # A primary key of the database: a 64-bit signed integer, never 0 or below.
+        or not 0 < user_id < 2**63
         or claims["sub"] != str(user_id)
         or not all(_is_time(claims[name]) for name in ("iat", "exp", "auth_time"))
         or not isinstance(claims["jti"], str)

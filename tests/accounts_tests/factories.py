@@ -1,11 +1,9 @@
 """Shared test data: a password that passes the validators, and users made with it."""
 
-import re
-
 from app.accounts.models import User
-from tests.support import PASSWORD
+from devtools import PASSWORD
 
-__all__ = ["PASSWORD", "admin_login_form", "login_throttle", "make_user"]
+__all__ = ["PASSWORD", "login_throttle", "make_user"]
 
 
 def login_throttle(**limits) -> dict:
@@ -17,9 +15,3 @@ def login_throttle(**limits) -> dict:
 
 def make_user(email="user@example.com", password=PASSWORD, **fields):
     return User.objects.create_user(email=email, password=password, **fields)
-
-
-def admin_login_form(page: str, email: str = "admin@example.com", next_url: str = "/dev/admin/"):
-    """The admin login form's fields, with the CSRF token read from the login ``page``."""
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
-    return {"csrfmiddlewaretoken": token, "username": email, "password": PASSWORD, "next": next_url}

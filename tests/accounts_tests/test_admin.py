@@ -5,13 +5,13 @@ from datetime import timedelta
 import jwt
 from constance import config
 from django.contrib.auth.models import Permission
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from django.urls import reverse
 
 from app.accounts import services, tokens
-from app.accounts.errors import InvalidRefreshToken
+from app.accounts.errors import InvalidCredentials, InvalidRefreshToken, LoginThrottled
 from app.accounts.models import Session, User
-from tests.accounts_tests.factories import PASSWORD, make_user
+from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 
 
 class AdminTests(TestCase):
@@ -146,6 +146,30 @@ class AdminPasswordTests(TestCase):
         user.username = "Renamed"
         user.save()
         services.rotate(refresh_token=pair.refresh_token)
+
+
+class LoginLockAdminTests(TestCase):
+    def setUp(self):
+        self.client.force_login(
+            User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
+        )
+        self.user = make_user()
+
+    @override_settings(LOGIN_THROTTLE=login_throttle(ceiling=3))
+    def test_staff_lift_the_lock_that_guesses_from_many_addresses_put_on_an_email(self):
+        for number in range(3):
+            with self.assertRaises(InvalidCredentials):
+                services.login(
+                    email="user@example.com", password="guess", address=f"198.51.100.{number}"
+                )
+        with self.assertRaises(LoginThrottled):
+            services.login(email="user@example.com", password=PASSWORD, address="192.0.2.1")
+        response = self.client.post(
+            reverse("admin:accounts_user_changelist"),
+            {"action": "lift_login_locks", "_selected_action": [self.user.pk]},
+        )
+        self.assertEqual(response.status_code, 302)
+        services.login(email="user@example.com", password=PASSWORD, address="192.0.2.1")
 
 
 class ConstanceAdminTests(TestCase):

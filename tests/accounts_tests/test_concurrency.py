@@ -16,7 +16,7 @@ from unittest import mock
 
 import pytest
 from constance.test import override_config
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import MD5PasswordHasher, make_password
 from django.db import connection, transaction
 from django.db.models import F
 from django.test import TransactionTestCase, override_settings
@@ -27,9 +27,9 @@ from rest_framework.test import APIClient
 from app.accounts import services
 from app.accounts.models import RefreshToken, Session, User
 from app.accounts.tokens import decode_access_token, refresh_token_digest
+from devtools.http import request
+from devtools.live_server import start_gunicorn
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
-from tests.support.http import request
-from tests.support.live_server import start_gunicorn
 
 THREADS = 16
 # SQLite takes one writer at a time, so a race there is a queue: a few rounds show the same.
@@ -516,6 +516,53 @@ class PasswordChangeRaceTests(TransactionTestCase):
             self.assertNotEqual(services.rotate(refresh_token=fresh).refresh_token, fresh)
             User.objects.filter(pk=user.pk).update(password=make_password(PASSWORD))
         self.assertEqual(len(outcomes), ROUNDS)
+
+    def test_a_password_change_against_logging_out_everywhere_never_deadlocks(self):
+        user = make_user()
+        rng = random.Random(13)
+        for number in range(ROUNDS):
+            caller = services.login(email="user@example.com", password=PASSWORD)
+            other = services.login(email="user@example.com", password=PASSWORD)
+            responses = race_responses(
+                [
+                    (
+                        reverse("password"),
+                        {"current_password": PASSWORD, "new_password": f"another-phrase-{number}"},
+                        {"HTTP_AUTHORIZATION": f"Bearer {caller.access_token}"},
+                    ),
+                    (
+                        reverse("logout-all"),
+                        {},
+                        {"HTTP_AUTHORIZATION": f"Bearer {other.access_token}"},
+                    ),
+                ],
+                delays=[0, rng.uniform(0, 0.02)],
+            )
+            statuses = [response.status_code for response in responses]
+            # Whichever came first: the change (then the other session's token is refused) or
+            # logging out everywhere (then the change finds its session ended). Never a 5xx.
+            self.assertIn(statuses, ([200, 401], [401, 200], [200, 200]), statuses)
+            User.objects.filter(pk=user.pk).update(password=make_password(PASSWORD))
+
+
+class HashUpgradeRaceTests(TransactionTestCase):
+    def test_two_right_logins_during_a_hash_upgrade_both_start_their_session(self):
+        make_user()
+        barrier = threading.Barrier(2)
+        real_check = User.check_password
+
+        def both_read_the_old_hash(user, raw):
+            barrier.wait(timeout=10)
+            return real_check(user, raw)
+
+        credentials = {"email": "user@example.com", "password": PASSWORD}
+        with (
+            mock.patch.object(User, "check_password", both_read_the_old_hash),
+            mock.patch.object(MD5PasswordHasher, "must_update", return_value=True),
+        ):
+            statuses = race([(reverse("login"), credentials)] * 2)
+        self.assertEqual(statuses, [200, 200])
+        self.assertEqual(Session.objects.filter(revoked_at=None).count(), 2)
 
 
 @pytest.mark.slow

@@ -3,8 +3,8 @@
 from django.test import TestCase
 from django.urls import reverse
 
-from tests.support import API_PATHS
-from tests.support.http import static_assets
+from devtools import API_PATHS
+from devtools.http import static_assets
 
 
 class SchemaTests(TestCase):

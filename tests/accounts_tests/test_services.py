@@ -8,7 +8,8 @@ from unittest import mock
 
 import psycopg2
 from constance.test import override_config
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import MD5PasswordHasher, make_password
 from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.test import TestCase, TransactionTestCase, override_settings
@@ -74,16 +75,23 @@ class RegisterTests(TestCase):
     def test_registrations_past_the_limit_for_an_address_are_refused_before_hashing(self):
         for number in range(2):
             services.register(
-                email=f"u{number}@example.com", password=PASSWORD, address="::1", now=NOW
+                email=f"u{number}@example.com",
+                password=PASSWORD,
+                address="2001:db8:1::1",
+                now=NOW,
             )
         with (
             mock.patch.object(User, "set_password") as hashing,
             self.assertRaises(RegistrationThrottled) as caught,
         ):
-            services.register(email="u9@example.com", password=PASSWORD, address="::1", now=NOW)
+            services.register(
+                email="u9@example.com", password=PASSWORD, address="2001:db8:1::2", now=NOW
+            )
         hashing.assert_not_called()
         self.assertEqual(caught.exception.retry_after, 3600)
-        services.register(email="u9@example.com", password=PASSWORD, address="::2", now=NOW)
+        services.register(
+            email="u9@example.com", password=PASSWORD, address="2001:db8:2::1", now=NOW
+        )
 
 
 class LoginTests(TestCase):
@@ -310,6 +318,18 @@ class LoginThrottleTests(TestCase):
         throttling.lift_email(email="user@example.com")
         services.login(email="user@example.com", password=PASSWORD, address="198.51.100.0", now=NOW)
 
+    def test_the_addresses_of_one_ipv6_64_count_as_one_address(self):
+        # An IPv6 subscriber holds a /64 at least: a new address of it is no new budget.
+        for host in range(3):
+            self.fail(address=f"2001:db8:0:1::{host + 1:x}")
+        with self.assertRaises(LoginThrottled):
+            services.login(
+                email="user@example.com", password=PASSWORD, address="2001:db8:0:1::99", now=NOW
+            )
+        services.login(
+            email="user@example.com", password=PASSWORD, address="2001:db8:0:2::1", now=NOW
+        )
+
     def test_the_lock_on_an_email_survives_failures_for_a_thousand_other_emails(self):
         for _ in range(3):
             self.fail()
@@ -318,6 +338,35 @@ class LoginThrottleTests(TestCase):
                 throttling.count_login(email=f"other{number}@example.com", address=None, now=NOW)
         with self.assertRaises(LoginThrottled):
             services.login(email="user@example.com", password=PASSWORD, now=NOW)
+
+
+class HashUpgradeTests(TestCase):
+    """Django rehashes a password whose hasher or parameters changed: the same password, so
+    the user's sessions go on."""
+
+    def setUp(self):
+        self.user = make_user()
+        self.pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
+
+    def test_a_hash_upgrade_at_login_keeps_the_users_other_sessions(self):
+        old_hash = User.objects.get().password
+        with mock.patch.object(MD5PasswordHasher, "must_update", return_value=True):
+            services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        self.assertNotEqual(User.objects.get().password, old_hash)
+        services.rotate(refresh_token=self.pair.refresh_token, now=LATER)
+
+    def test_an_email_change_with_the_password_during_a_hash_upgrade_keeps_its_session(self):
+        claims = tokens.decode_access_token(self.pair.access_token, now=NOW)
+        with mock.patch.object(MD5PasswordHasher, "must_update", return_value=True):
+            services.update_profile(
+                user_id=self.user.pk,
+                session_id=claims.session_id,
+                authenticated_at=NOW - timedelta(hours=1),
+                email="new@example.com",
+                current_password=PASSWORD,
+                now=NOW,
+            )
+        services.rotate(refresh_token=self.pair.refresh_token, now=LATER)
 
 
 class RotateTests(TestCase):
@@ -417,6 +466,24 @@ class RotateTests(TestCase):
         self.assertEqual(stored(self.pair.refresh_token).successor_seal, "")
         with self.assertRaises(RefreshTokenReused):
             services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+
+    def test_a_retry_whose_successor_a_password_change_replaced_is_refused_and_ends_nothing(
+        self,
+    ):
+        first = services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
+        claims = tokens.decode_access_token(first.access_token, now=NOW)
+        changed = services.change_password(
+            user_id=self.user.pk,
+            session_id=claims.session_id,
+            current_password=PASSWORD,
+            new_password="a-completely-new-phrase-42",
+            now=NOW,
+        )
+        with self.assertRaises(InvalidRefreshToken) as caught:
+            services.rotate(refresh_token=self.pair.refresh_token, now=NOW + timedelta(seconds=1))
+        self.assertNotIsInstance(caught.exception, RefreshTokenReused)
+        self.assertIsNone(Session.objects.get().revoked_at)
+        services.rotate(refresh_token=changed.refresh_token, now=NOW + timedelta(seconds=2))
 
     def test_a_retry_of_a_token_whose_session_ended_is_refused(self):
         services.rotate(refresh_token=self.pair.refresh_token, now=NOW)
@@ -626,6 +693,35 @@ class ProfileTests(TestCase):
         self.user.refresh_from_db()
         self.assertEqual(self.user.email, "user@example.com")
 
+    def test_a_session_ended_while_the_change_is_under_way_changes_nothing(self):
+        services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        real = throttling.count_email_change
+
+        def then_the_owner_logs_out_everywhere(**kwargs):
+            Session.objects.end(NOW)
+            return real(**kwargs)
+
+        with (
+            mock.patch.object(throttling, "count_email_change", then_the_owner_logs_out_everywhere),
+            self.assertRaises(SessionEnded),
+        ):
+            self.change_email("thief@example.com")
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "user@example.com")
+
+    @override_settings(
+        EMAIL_CHANGE_THROTTLE={"window_seconds": 3600, "per_user": 2, "per_address": 100}
+    )
+    def test_a_change_refused_by_the_step_up_spends_nothing_of_the_change_budget(self):
+        services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        for _ in range(3):
+            with self.assertRaises(ReauthenticationRequired):
+                self.change_email("new@example.com", now=NOW + timedelta(hours=1))
+        user = self.change_email(
+            "new@example.com", now=NOW + timedelta(hours=1), current_password=PASSWORD
+        )
+        self.assertEqual(user.email, "new@example.com")
+
     @override_settings(
         EMAIL_CHANGE_THROTTLE={"window_seconds": 3600, "per_user": 3, "per_address": 100}
     )
@@ -637,6 +733,37 @@ class ProfileTests(TestCase):
                 self.change_email("taken@example.com")
         with self.assertRaises(EmailChangeThrottled):
             self.change_email("taken@example.com")
+
+
+class PasswordChangeTests(TestCase):
+    def setUp(self):
+        self.user = make_user()
+        self.pair = services.login(email="user@example.com", password=PASSWORD, now=NOW)
+        self.claims = tokens.decode_access_token(self.pair.access_token, now=NOW)
+
+    def test_a_reset_that_lands_while_a_change_is_under_way_wins(self):
+        # Staff set a new password to shut out whoever knows the old one, while a change made
+        # with the old one is past its check: the change must not overwrite the reset.
+        real = password_validation.validate_password
+
+        def then_staff_reset_it(password, user=None, password_validators=None):
+            User.objects.filter(pk=self.user.pk).update(password=make_password("staff-choice-1"))
+            return real(password, user, password_validators)
+
+        with (
+            mock.patch.object(password_validation, "validate_password", then_staff_reset_it),
+            self.assertRaises(SessionEnded),
+        ):
+            services.change_password(
+                user_id=self.user.pk,
+                session_id=self.claims.session_id,
+                current_password=PASSWORD,
+                new_password="thief-choice-99",
+                now=NOW,
+            )
+        self.assertTrue(User.objects.get().check_password("staff-choice-1"))
+        with self.assertRaises(InvalidRefreshToken):
+            services.rotate(refresh_token=self.pair.refresh_token, now=LATER)
 
 
 class PurgeTests(TestCase):

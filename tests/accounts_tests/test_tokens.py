@@ -154,6 +154,8 @@ class AccessTokenTests(SimpleTestCase):
             "iat past datetime's range": {"iat": huge, "exp": huge + 30},
             "negative iat": {"iat": -(10**12)},
             "auth_time past datetime's range": {"auth_time": huge},
+            "user_id past a 64-bit key": {"user_id": 2**63, "sub": str(2**63)},
+            "user_id zero": {"user_id": 0, "sub": "0"},
             "sid not a UUID": {"sid": "not-a-uuid"},
             "sid as a number": {"sid": 7},
             "sid as a list": {"sid": ["a"]},

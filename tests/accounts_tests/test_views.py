@@ -1,8 +1,10 @@
 """The API through its URLs (``app/accounts/views.py``): status, body, ``code`` and headers."""
 
+import base64
 import json
 from datetime import timedelta
 from unittest import mock
+from urllib.parse import urlencode
 
 import jwt
 from constance.test import override_config
@@ -599,8 +601,19 @@ class SessionsApiTests(ApiTestCase):
         self.assertEqual(len(capped["results"]), 3)
 
     def test_a_bad_cursor_is_a_json_404(self):
-        response = self.client.get(reverse("sessions"), {"cursor": "not-a-cursor"})
-        self.assertError(response, 404, "not_found")
+        def cursor(**fields):
+            return base64.b64encode(urlencode(fields).encode()).decode()
+
+        cases = {
+            "not base64": "not-a-cursor",
+            "a position that is no date": cursor(p="garbage"),
+            "a NUL in the position": cursor(p="2024-01-01\x00"),
+            "a year past 9999": cursor(p="99999-01-01"),
+        }
+        for label, value in cases.items():
+            with self.subTest(label):
+                response = self.client.get(reverse("sessions"), {"cursor": value})
+                self.assertError(response, 404, "not_found")
 
     @override_settings(SESSIONS_PER_USER=3)
     def test_a_login_past_the_session_limit_ends_the_least_recently_used_session(self):

@@ -19,9 +19,10 @@ from http.cookies import SimpleCookie
 
 import pytest
 
-from tests.accounts_tests.factories import PASSWORD, admin_login_form
-from tests.support.http import request, static_assets
-from tests.support.live_server import ROOT, start_lambda_serve
+from devtools import ROOT
+from devtools.http import admin_login_form, request, static_assets
+from devtools.live_server import start_lambda_serve
+from tests.accounts_tests.factories import PASSWORD
 
 
 @pytest.mark.slow

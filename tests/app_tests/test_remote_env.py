@@ -10,7 +10,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from app import remote_env
-from tests.support.lambda_harness import (
+from devtools.lambda_harness import (
     REGION,
     STAGES,
     aws_environment,

@@ -31,9 +31,8 @@ from app.serverless import (
     register_snapshot_hooks,
 )
 from app.settings import aws_hosts
-from tests.accounts_tests.factories import PASSWORD, admin_login_form, login_throttle, make_user
-from tests.support.http import static_assets
-from tests.support.lambda_harness import (
+from devtools.http import admin_login_form, static_assets
+from devtools.lambda_harness import (
     API_HOST,
     CLIENT_IP,
     REGION,
@@ -47,6 +46,7 @@ from tests.support.lambda_harness import (
     put_stage_secrets,
     scheduled_event,
 )
+from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 
 SECRETS = {
     "DJANGO_SECRET_KEY": "remote-secret-key-" + "x" * 40,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from devtools import ROOT
+
 STRONG = "s" * 40
 KEYS = {"DJANGO_SECRET_KEY": STRONG, "JWT_SIGNING_KEY": "j" * 40}
 

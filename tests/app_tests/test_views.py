@@ -4,12 +4,11 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from django.test import TestCase
 from django.urls import reverse
 
-ROOT = Path(__file__).resolve().parents[2]
+from devtools import ROOT
 
 
 class FrontDoorTests(TestCase):

@@ -11,7 +11,8 @@ from unittest import mock
 
 import zappa
 
-from tests.support.lambda_harness import ROOT, aws_environment, zappa_settings_source
+from devtools import ROOT
+from devtools.lambda_harness import aws_environment, zappa_settings_source
 
 SETTINGS = json.loads((ROOT / "zappa_settings.json").read_text())
 

@@ -5,7 +5,7 @@ Selected with ``-m system`` (``scripts/test --system``); the fast suite leaves t
 
 import pytest
 
-from tests.support.live_server import LiveServer
+from devtools.live_server import LiveServer
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import uuid
 import requests
 import schemathesis
 
-from tests.support import PASSWORD
+from devtools import PASSWORD
 
 BASE = os.environ["FUZZ_BASE_URL"]
 

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.support import API_PATHS, PASSWORD
-from tests.support.http import request
-from tests.support.live_server import ROOT, start_lambda_serve
+from devtools import API_PATHS, PASSWORD, ROOT
+from devtools.http import request
+from devtools.live_server import start_lambda_serve
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 # Without these Chromium keeps calling home, which this machine's closed network refuses.

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.support.live_server import ROOT
+from devtools import ROOT
 
 CHECKS = [
     "not_a_server_error",

@@ -21,8 +21,8 @@ from collections import Counter, defaultdict
 import psycopg2
 import pytest
 
-from tests.support import PASSWORD
-from tests.support.http import request
+from devtools import PASSWORD
+from devtools.http import request
 
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "50"))
 SECONDS = float(os.environ.get("LOAD_SECONDS", "20"))

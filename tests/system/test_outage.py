@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from tests.support import PASSWORD
-from tests.support.http import request
+from devtools import PASSWORD
+from devtools.http import request
 
 
 def cluster() -> list[str]:

@@ -13,10 +13,9 @@ import zipfile
 
 import pytest
 
-from tests.support import PASSWORD
-from tests.support.lambda_harness import api_gateway_event
-from tests.support.lambda_package import BUILD, FunctionStage, run_in_package
-from tests.support.live_server import ROOT
+from devtools import PASSWORD, ROOT
+from devtools.lambda_harness import api_gateway_event
+from devtools.lambda_package import BUILD, FunctionStage, run_in_package
 
 ZIP = BUILD / "auth-api-dev.zip"
 PAGES = ["/", "/api/", "/api/docs/", "/api/redoc/", "/admin/login/", "/api/login/"]

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.support.live_server import ROOT
+from devtools import ROOT
 
 
 def curl_session() -> str:

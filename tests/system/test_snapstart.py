@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
-from tests.support.lambda_package import BUILD, FunctionStage, snapstart_rehearsal
-from tests.support.live_server import ROOT
+from devtools import ROOT
+from devtools.lambda_package import BUILD, FunctionStage, snapstart_rehearsal
 
 ZIP = BUILD / "auth-api-dev.zip"
 COPIES = 3

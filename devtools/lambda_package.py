@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -14,8 +13,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from tests.support import PASSWORD, lambda_harness
-from tests.support.live_server import ROOT, fresh_database, wait_until_it_answers
+from devtools import PASSWORD, ROOT, lambda_harness, manage, random_keys
+from devtools.live_server import fresh_database, wait_until_it_answers
 
 BUILD = ROOT / "build"
 
@@ -95,10 +94,7 @@ class FunctionStage:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.secrets = {
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
-            "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
-        }
+        self.secrets = random_keys()
 
     def __enter__(self) -> FunctionStage:
         self.secrets["DATABASE_URL"] = fresh_database(f"lambda_{self.name}")
@@ -125,19 +121,15 @@ class FunctionStage:
 
     def manage(self, *command: str, **env: str) -> None:
         """Run a management command of the repository against this stage's database."""
-        subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
+        manage(
+            *command,
             env={
-                **os.environ,
                 # The product's settings (Argon2), not the suite's.
                 "DJANGO_SETTINGS_MODULE": "app.settings",
                 "DATABASE_URL": self.secrets["DATABASE_URL"],
                 "DJANGO_DEBUG": "true",
                 **env,
             },
-            check=True,
-            stdout=subprocess.DEVNULL,
         )
 
     def unpacked(self, zip_path: Path) -> tuple[Path, dict]:

@@ -20,10 +20,10 @@ import types
 import urllib.request
 import uuid
 from http.cookies import SimpleCookie
-from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parents[2]
+from devtools import ROOT
+
 REGION = "eu-west-1"
 API_HOST = f"abc123defg.execute-api.{REGION}.amazonaws.com"
 URL_HOST = f"abcdefghijklmnopqrstuvwxyz012345.lambda-url.{REGION}.on.aws"

@@ -8,6 +8,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from devtools import PASSWORD
+
 # The static files a page links: scripts, styles, images.
 STATIC_ASSET = re.compile(r'(?:src|href)="([^"]+\.(?:js|css|png))"')
 
@@ -47,3 +49,11 @@ def request(
 def static_assets(html: str) -> list[str]:
     """Every script, style sheet and image ``html`` links."""
     return STATIC_ASSET.findall(html)
+
+
+def admin_login_form(
+    page: str, email: str = "admin@example.com", next_url: str = "/dev/admin/"
+) -> dict[str, str]:
+    """The admin login form's fields, with the CSRF token read from the login ``page``."""
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+    return {"csrfmiddlewaretoken": token, "username": email, "password": PASSWORD, "next": next_url}

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import dj_database_url
 import psycopg2
 
-from tests.support.http import request
+from devtools import ROOT, manage, random_keys
+from devtools.http import request
 
-ROOT = Path(__file__).resolve().parents[2]
 PG_SERVER = os.environ.get("LIVE_PG", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
@@ -114,8 +112,7 @@ class LiveServer:
             "DJANGO_SETTINGS_MODULE": "app.settings",
             "DATABASE_URL": self.database_url,
             "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-            "JWT_SIGNING_KEY": secrets.token_urlsafe(40),
+            **random_keys(),
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             **settings,
@@ -125,13 +122,7 @@ class LiveServer:
 
     def manage(self, *command: str) -> None:
         """Run a management command against this server's database."""
-        subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        manage(*command, env=self.env)
 
     def start(self) -> None:
         """Migrate, collect static files, start gunicorn on our socket, wait until it answers."""
