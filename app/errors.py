@@ -1,10 +1,13 @@
 """The errors a service raises on purpose, for the whole project: each class holds its stable
 snake_case ``code``, its message for people and its HTTP ``status``, in one place.
 
-``app/exceptions.py`` turns them into responses; the OpenAPI examples are built from them.
+``app/error_handlers.py`` turns them into responses; the OpenAPI examples are built from them.
 """
 
 from __future__ import annotations
+
+# The protection space of every bearer challenge the API sends (RFC 6750 section 3).
+REALM = "api"
 
 
 class DomainError(Exception):

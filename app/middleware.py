@@ -9,7 +9,7 @@ def api_no_store(
     get_response: Callable[[HttpRequest], HttpResponse],
 ) -> Callable[[HttpRequest], HttpResponse]:
     """``Cache-Control: no-store`` and ``Pragma: no-cache`` on every answer under /api/, its
-    errors (the JSON 404 and 500 of ``app.exceptions``) and redirects included."""
+    errors (the JSON 404 and 500 of ``app.error_handlers``) and redirects included."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
         response = get_response(request)

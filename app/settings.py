@@ -236,7 +236,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "app.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "app.error_handlers.api_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {

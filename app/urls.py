@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from app.exceptions import api_not_found
+from app.error_handlers import api_not_found
 from app.views import docs, front_door
 
 urlpatterns = [
@@ -16,5 +16,5 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
 ]
 
-handler404 = "app.exceptions.not_found"
-handler500 = "app.exceptions.server_error"
+handler404 = "app.error_handlers.not_found"
+handler500 = "app.error_handlers.server_error"

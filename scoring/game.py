@@ -1,4 +1,4 @@
-"""The match generator we were given, in PEP 8, and ``get_score`` over its stamps.
+"""The match generator, in PEP 8, and ``get_score`` over its stamps.
 
 What the generator guarantees, and what ``get_score`` relies on:
 

@@ -7,6 +7,7 @@ settings file.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import zipfile
@@ -47,7 +48,7 @@ def main(path: str) -> int:
         for banned in ("boto3/__init__.py", "botocore/__init__.py", "pytest/__init__.py"):
             if banned in names:
                 problems.append(f"{banned.split('/')[0]} should not be packaged")
-    zipped = __import__("os").path.getsize(path)
+    zipped = os.path.getsize(path)
     print(
         f"{path}: {zipped / 2**20:.1f} MiB zipped, {unzipped / 2**20:.1f} MiB unzipped, "
         f"{len(entries)} files ({pyc} .pyc), newest glibc symbol 2.{newest_glibc}"

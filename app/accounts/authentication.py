@@ -11,6 +11,7 @@ from rest_framework.request import Request
 
 from app.accounts import tokens
 from app.accounts.errors import InvalidAccessToken
+from app.errors import REALM
 
 
 class TokenUser:
@@ -105,7 +106,7 @@ class BearerTokenAuthentication(BaseAuthentication):
     """Checks the bearer JWT with no database or constance read (RFC 6750)."""
 
     keyword = b"bearer"
-    realm = "api"
+    realm = REALM
 
     def authenticate(self, request: Request) -> tuple[TokenUser, tokens.AccessClaims] | None:
         """Return ``(TokenUser, claims)``, ``None`` without a bearer header, or fail with 401."""

@@ -1,6 +1,6 @@
 """Domain errors of the accounts app: code, message and HTTP status, each in one place.
 
-Services raise them; ``app/exceptions.py`` answers them; ``schema.py`` documents them.
+Services raise them; ``app/error_handlers.py`` answers them; ``schema.py`` documents them.
 """
 
 from app.errors import DomainError, FieldError, Throttled, Unauthorized

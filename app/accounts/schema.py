@@ -404,7 +404,7 @@ def _describe(view: str, **methods) -> None:
     )
 
 
-_describe("app.accounts.views.ApiRootView", get=EXCLUDED)
+_describe("app.accounts.views.APIRootView", get=EXCLUDED)
 _describe("app.accounts.views.RegisterView", post=REGISTER)
 _describe("app.accounts.views.LoginView", post=LOGIN)
 _describe("app.accounts.views.RefreshView", post=REFRESH)

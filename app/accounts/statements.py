@@ -41,7 +41,7 @@ def start_session(
     """Start ``session`` with its first refresh token, set the user's ``last_login``, give the
     login's counted attempt back and end the user's least recently used live sessions past
     ``keep_sessions`` (the new one included), only if the user is still active with the
-    ``password`` hash that was checked. Whether it was started."""
+    ``password`` hash that was checked. Returns whether the session was started."""
     if connection.vendor != "postgresql":
         return _start_session_orm(
             session=session,
@@ -122,8 +122,8 @@ def _start_session_orm(
 def use_up(*, token: RefreshToken, seal: str, session: Session, successor: RefreshToken) -> bool:
     """Mark ``token`` used at ``successor.created_at`` if it is still unused (compare-and-set),
     keeping ``seal`` (its successor, sealed) on it; only then erase the seal its predecessor
-    kept for it, save the session's last use and stamp, and insert ``successor``. Whether it
-    was. Call it holding the session's row lock."""
+    kept for it, save the session's last use and stamp, and insert ``successor``. Returns
+    whether the token was used up. Call it holding the session's row lock."""
     if connection.vendor != "postgresql":
         return _use_up_orm(token=token, seal=seal, session=session, successor=successor)
     tables = _tables()

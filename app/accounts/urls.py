@@ -3,7 +3,7 @@ from django.urls import path
 from app.accounts import views
 
 urlpatterns = [
-    path("", views.ApiRootView.as_view(), name="api-root"),
+    path("", views.APIRootView.as_view(), name="api-root"),
     path("register/", views.RegisterView.as_view(), name="register"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("refresh/", views.RefreshView.as_view(), name="refresh"),

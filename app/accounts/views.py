@@ -1,5 +1,8 @@
 """One thin APIView per endpoint: parse with a serializer, call a service, render.
 
+Endpoints need a bearer token (the project's DRF defaults) unless they are a ``PublicAPIView``;
+``app.middleware`` keeps every answer under /api/ out of caches.
+
 Their OpenAPI descriptions live in ``schema.py``, loaded only when the docs are asked for.
 """
 
@@ -15,10 +18,6 @@ from app.accounts import selectors, serializers, services
 from app.accounts.pagination import SessionsPage
 
 
-class ApiView(APIView):
-    """Every endpoint (``app.middleware`` keeps every answer under /api/ out of caches)."""
-
-
 def client_address(request) -> str | None:
     """The client's address as the server (or API Gateway, see ``app.serverless``) saw it."""
     return request.META.get("REMOTE_ADDR") or None
@@ -29,7 +28,7 @@ def user_agent(request) -> str:
     return request.META.get("HTTP_USER_AGENT", "")
 
 
-class PublicAPIView(ApiView):
+class PublicAPIView(APIView):
     """An endpoint anyone may call: no bearer token is read."""
 
     authentication_classes: list = []
@@ -44,7 +43,7 @@ class PublicAPIView(ApiView):
         return super().http_method_not_allowed(request, *args, **kwargs)
 
 
-class ApiRootView(PublicAPIView):
+class APIRootView(PublicAPIView):
     """``/api/``: the endpoints, linked; the browsable API's front page."""
 
     def get(self, request):
@@ -103,14 +102,14 @@ class LogoutView(PublicAPIView):
         return Response(serializers.LogoutSerializer({"success": "User logged out."}).data)
 
 
-class LogoutAllView(ApiView):
+class LogoutAllView(APIView):
     def post(self, request):
         services.log_out_everywhere(user_id=request.user.id, session_id=request.user.session_id)
         message = {"success": "User logged out of every session."}
         return Response(serializers.LogoutSerializer(message).data)
 
 
-class SessionsView(ApiView):
+class SessionsView(APIView):
     pagination_class = SessionsPage
 
     def get(self, request):
@@ -124,7 +123,7 @@ class SessionsView(ApiView):
         return paginator.get_paginated_response(data)
 
 
-class SessionView(ApiView):
+class SessionView(APIView):
     def delete(self, request, session_id):
         services.end_own_session(
             user_id=request.user.id,
@@ -134,7 +133,7 @@ class SessionView(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PasswordView(ApiView):
+class PasswordView(APIView):
     def post(self, request):
         incoming = serializers.PasswordChangeSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -147,7 +146,7 @@ class PasswordView(ApiView):
         return Response(serializers.TokenPairSerializer(pair).data)
 
 
-class MeView(ApiView):
+class MeView(APIView):
     def get(self, request):
         user = selectors.get_profile(user_id=request.user.id)
         return Response(serializers.ProfileSerializer(user).data)

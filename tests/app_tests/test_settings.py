@@ -1,5 +1,6 @@
 """``app/settings.py``: configuration by environment, and refusing to start without secrets."""
 
+import ast
 import json
 import os
 import subprocess
@@ -177,7 +178,7 @@ class SettingsTests(unittest.TestCase):
         )
         strict = load_settings(code=code, **KEYS).stdout.strip()
         basic = load_settings(code=code, PASSWORD_POLICY="basic", **KEYS).stdout.strip()
-        self.assertEqual(len(eval(strict)), 4)
+        self.assertEqual(len(ast.literal_eval(strict)), 4)
         self.assertEqual(basic, "['MinimumLengthValidator']")
         wrong = load_settings(code=code, PASSWORD_POLICY="lax", **KEYS)
         self.assertIn("PASSWORD_POLICY must be strict or basic", wrong.stderr)

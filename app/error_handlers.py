@@ -19,9 +19,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from app.errors import DomainError, FieldError, Throttled
-
-REALM = "api"
+from app.errors import REALM, DomainError, FieldError, Throttled
 
 
 class ServiceUnavailable(exceptions.APIException):

@@ -1,4 +1,4 @@
-"""``app/exceptions.py``: one JSON error shape, whatever went wrong."""
+"""``app/error_handlers.py``: one JSON error shape, whatever went wrong."""
 
 from unittest import mock
 
@@ -9,7 +9,7 @@ from django.urls import reverse
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.test import APIClient
 
-from app import exceptions
+from app import error_handlers
 
 
 class ExceptionHandlerTests(TestCase):
@@ -29,7 +29,7 @@ class ExceptionHandlerTests(TestCase):
 
     def test_error_description_keeps_only_characters_rfc_6750_allows(self):
         exc = AuthenticationFailed('Token is missing the "exp" claim\\ é', code="invalid_token")
-        header = exceptions._www_authenticate(exc)
+        header = error_handlers._www_authenticate(exc)
         description = header.split('error_description="')[1][:-1]
         self.assertNotRegex(description, r'["\\]|[^\x20-\x7e]')
 
@@ -44,7 +44,7 @@ class ExceptionHandlerTests(TestCase):
                 self.assertEqual(response.json(), {"code": "not_found", "detail": "Not found."})
 
     def test_djangos_permission_denied_is_a_json_403(self):
-        response = exceptions.api_exception_handler(PermissionDenied("secret reason"), {})
+        response = error_handlers.api_exception_handler(PermissionDenied("secret reason"), {})
         self.assertEqual(response.status_code, 403)
         self.assertEqual(response.data["code"], "permission_denied")
         self.assertNotIn("secret reason", response.data["detail"])

@@ -1,4 +1,5 @@
-"""``app/urls.py``: every HTML page the project serves loads scripts from our origin only."""
+"""The Content-Security-Policy of `app/settings.py` (django-csp): every HTML page the project
+serves loads scripts from our origin only."""
 
 from django.test import TestCase
 from django.urls import reverse
