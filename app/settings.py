@@ -212,13 +212,13 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "app" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "app.serverless.StaticStorage"},
+    "staticfiles": {"BACKEND": "app.storages.StaticStorage"},
 }
 # Pages link the hashed names only: the unhashed copies would double the package.
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 if DEBUG:
     # No collectstatic needed in development: WhiteNoise serves the apps' files directly.
-    STORAGES["staticfiles"] = {"BACKEND": "app.serverless.DevelopmentStaticStorage"}
+    STORAGES["staticfiles"] = {"BACKEND": "app.storages.DevelopmentStaticStorage"}
     WHITENOISE_USE_FINDERS = True
     WHITENOISE_AUTOREFRESH = True
 

@@ -1,4 +1,4 @@
-"""WSGI entry point for ``runserver`` and gunicorn; on Lambda, ``app/lambda_function.py``."""
+"""WSGI entry point for ``runserver`` and gunicorn; on Lambda, ``app/aws/lambda_function.py``."""
 
 import os
 

@@ -1,7 +1,7 @@
 """Lambda events, and the function's entry point run in-process, for tests and local tools.
 
 Builds ``zappa_settings.py`` from ``zappa_settings.json`` exactly as ``zappa package`` would,
-and feeds ``app.lambda_function.lambda_handler`` API Gateway REST (v1) proxy events, Function
+and feeds ``app.aws.lambda_function.lambda_handler`` API Gateway REST (v1) proxy events, Function
 URL (payload 2.0) events and scheduled events. A small cookie jar makes admin sessions
 possible. Used by the handler tests, ``scripts/lambda-serve`` and the cold-start benchmark; the
 event builders need nothing but the standard library. Every AWS call made with
@@ -106,7 +106,7 @@ class Response:
 @contextlib.contextmanager
 def moto_server():
     """moto_server in a thread, on a free port of 127.0.0.1; yields its URL. The function reads
-    its secrets over HTTP (``app/remote_env.py``), which moto's in-process mock cannot catch."""
+    its secrets over HTTP (``app/aws/remote_env.py``), which moto's in-process mock cannot catch."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -134,9 +134,9 @@ class LambdaHarness:
         sys.modules["zappa_settings"] = settings
         # Importing the entry point is the init phase: again for each harness, as each cold
         # start does it.
-        module = sys.modules.get("app.lambda_function")
+        module = sys.modules.get("app.aws.lambda_function")
         if module is None:
-            self.function = importlib.import_module("app.lambda_function")
+            self.function = importlib.import_module("app.aws.lambda_function")
         else:
             self.function = importlib.reload(module)
 

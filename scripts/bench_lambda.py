@@ -3,7 +3,7 @@
 For each zip (ours from ``scripts/package dev`` and Zappa's default from
 ``scripts/package dev --zappa-default``): unzip it once, as Lambda does, into a folder with the
 zip's 1980 timestamps and no bytecode writes (``/var/task`` is read-only), then start fresh
-processes that import the zip's handler (ours: ``app.lambda_function``, as
+processes that import the zip's handler (ours: ``app.aws.lambda_function``, as
 ``zappa_settings.json`` names it; the default: Zappa's ``handler``) and answer one API Gateway
 event. Cold start = from
 process spawn to that first response, remote_env secrets read from moto_server's S3 on
@@ -130,7 +130,7 @@ def measure(stage: FunctionStage, zips: dict) -> tuple[list, list, list]:
     rounds = [default / ours for ours, default in zip(colds["ours"], colds["zappa default"])]
     task, env, entry = runs["ours"]
     _, out = run_child(task, env, entry, warm_events(WARM_CALLS))
-    # The same zip entered as before app/lambda_function.py: Zappa's handler, started in
+    # The same zip entered as before app/aws/lambda_function.py: Zappa's handler, started in
     # the init phase. Its warm medians are the "no worse than before" yardstick.
     zappa_env = {**env, "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true"}
     _, before = run_child(task, zappa_env, ZAPPA_ENTRY_POINT, warm_events(WARM_CALLS))
@@ -170,7 +170,7 @@ def main() -> int:
         )
     print()
     print(
-        f"| warm, median of {WARM_CALLS} | our zip, app.lambda_function | "
+        f"| warm, median of {WARM_CALLS} | our zip, app.aws.lambda_function | "
         "our zip, through Zappa's handler (the entry before) |"
     )
     print("|---|---|---|")

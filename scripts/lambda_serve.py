@@ -2,7 +2,7 @@
 
 ``scripts/lambda-serve [--port PORT]`` serves http://127.0.0.1:PORT/dev/... (8001): the path
 after the stage goes into a REST API (v1) proxy event, exactly as API Gateway would send it, and
-``app.lambda_function.lambda_handler`` answers it, with the settings Zappa generates from
+``app.aws.lambda_function.lambda_handler`` answers it, with the settings Zappa generates from
 ``zappa_settings.json``, debug off, and the stage's secrets read from ``remote_env`` in S3
 (moto_server in a thread on 127.0.0.1: nothing leaves this machine). The event carries an
 execute-api Host, as API Gateway's do, so every URL Django makes has the stage prefix.

@@ -80,7 +80,7 @@ def verify(stage: str, requests: str | None = None) -> int:
         "Runtime": cli.runtime,
         "MemorySize": cli.memory_size,
         "Timeout": cli.timeout_seconds,
-        "Handler": "app.lambda_function.lambda_handler",
+        "Handler": "app.aws.lambda_function.lambda_handler",
     }
     problems += [
         f"{key} is {function[key]!r}" for key, value in expected.items() if function[key] != value

@@ -19,7 +19,7 @@ from app.accounts.pagination import SessionsPage
 
 
 def client_address(request) -> str | None:
-    """The client's address as the server (or API Gateway, see ``app.serverless``) saw it."""
+    """The client's address as the server (or API Gateway, see ``app.aws.environ``) saw it."""
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -1,4 +1,4 @@
-"""``app/remote_env.py``: the stage's secrets read from S3 with one signed GET, no AWS SDK."""
+"""``app/aws/remote_env.py``: the stage's secrets read from S3 with one signed GET, no AWS SDK."""
 
 import json
 from datetime import UTC, datetime
@@ -9,7 +9,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from app import remote_env
+from app.aws import remote_env
 from devtools.lambda_harness import (
     REGION,
     STAGES,

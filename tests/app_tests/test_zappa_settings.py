@@ -39,7 +39,7 @@ class ZappaSettingsTests(unittest.TestCase):
 
     def test_the_refresh_token_purge_runs_once_a_day(self):
         self.assertIn(
-            {"function": "app.serverless.purge_expired", "expression": "rate(1 day)"},
+            {"function": "app.aws.schedule.purge_expired", "expression": "rate(1 day)"},
             stage("production")["events"],
         )
 
@@ -114,4 +114,4 @@ class ZappaSettingsTests(unittest.TestCase):
                 self.assertEqual(config["snap_start"], "PublishedVersions")
                 self.assertNotIn("provisioned_concurrency", config)
                 # Its import is the init phase; Zappa's handler only for non-HTTP events.
-                self.assertEqual(config["lambda_handler"], "app.lambda_function.lambda_handler")
+                self.assertEqual(config["lambda_handler"], "app.aws.lambda_function.lambda_handler")

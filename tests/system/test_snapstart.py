@@ -1,7 +1,7 @@
 """A SnapStart rehearsal, offline: the init phase, the snapshot, restored copies.
 
 One process does Lambda's init phase with the lean package (the import of
-``app.lambda_function``: the secrets from moto's S3, Django set up, the URLconf loaded), runs
+``app.aws.lambda_function``: the secrets from moto's S3, Django set up, the URLconf loaded), runs
 the before-snapshot hooks from the runtime's ``snapshot_restore_py`` registry (last registered
 first, as the runtime does), then forks children that stand for restored instances (CRIU cannot
 checkpoint on these machines): each runs the after-restore hooks in order, then answers one

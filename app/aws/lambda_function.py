@@ -15,7 +15,7 @@ import os
 # it frees nothing and costs about a tenth of the cold start.
 gc.disable()
 
-from app import remote_env  # noqa: E402
+from app.aws import remote_env  # noqa: E402
 
 
 def _stage_settings():
@@ -29,22 +29,22 @@ def start():
     """The init phase: secrets, Django, every import a request needs, the SnapStart hooks.
     Returns the function that answers HTTP events."""
     settings = _stage_settings()
-    secrets = dict  # no remote_env: nothing to wait for
+    wait_for_secrets = dict  # no remote_env: nothing to wait for
     if getattr(settings, "REMOTE_ENV", None):
-        # S3 answers while Django's modules load; nothing reads a setting before secrets().
-        secrets = remote_env.load_in_background(settings.REMOTE_ENV)
+        # S3 answers while Django's modules load; nothing reads a setting before the wait.
+        wait_for_secrets = remote_env.load_in_background(settings.REMOTE_ENV)
 
     from apig_wsgi import make_lambda_handler
     from django.core.wsgi import get_wsgi_application
 
-    from app import serverless
+    from app.aws import environ, snapstart
 
-    secrets()
+    wait_for_secrets()
     os.environ.update(getattr(settings, "ENVIRONMENT_VARIABLES", {}))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings.DJANGO_SETTINGS)
-    application = serverless.ApiGatewayEnviron(get_wsgi_application())
-    serverless.prepare_for_requests()
-    serverless.register_snapshot_hooks()
+    application = environ.ApiGatewayEnviron(get_wsgi_application())
+    snapstart.prepare_for_requests()
+    snapstart.register_snapshot_hooks()
     # Zappa's binary_support: anything but text and JSON goes out base64-encoded.
     return make_lambda_handler(application, binary_support=settings.BINARY_SUPPORT)
 

@@ -1,8 +1,9 @@
-"""The API as Lambda runs it: the function's entry point (``app/lambda_function.py``), events
+"""The API as Lambda runs it: the function's entry point (``app/aws/lambda_function.py``), events
 of API Gateway, Function URLs and the daily schedule (which goes on to Zappa's handler).
 
-Also ``app/serverless.py``: stage-prefixed static URLs, the stage prefix and client address from
-the event, the SnapStart hooks. AWS is moto_server, in a thread on 127.0.0.1: nothing leaves
+Also ``app/aws/environ.py`` (the stage prefix and client address from the event),
+``app/aws/snapstart.py`` (the init phase, the SnapStart hooks) and ``app/storages.py``
+(stage-prefixed static URLs). AWS is moto_server, in a thread on 127.0.0.1: nothing leaves
 this machine.
 """
 
@@ -23,8 +24,8 @@ from django.utils import timezone
 
 from app.accounts import services
 from app.accounts.models import RefreshToken, Session, User
-from app.serverless import (
-    ApiGatewayEnviron,
+from app.aws.environ import ApiGatewayEnviron
+from app.aws.snapstart import (
     after_restore,
     before_snapshot,
     prepare_for_requests,
@@ -216,7 +217,7 @@ class LambdaHandlerTests(TestCase):
             email="user@example.com", password=PASSWORD, now=timezone.now() - timedelta(days=31)
         )
         kept = services.login(email="user@example.com", password=PASSWORD)
-        result = self.lambda_.invoke(scheduled_event("app.serverless.purge_expired"))
+        result = self.lambda_.invoke(scheduled_event("app.aws.schedule.purge_expired"))
         self.assertEqual(result["refresh_tokens"], 1)
         self.assertEqual(RefreshToken.objects.count(), 1)
         self.assertIsNotNone(services.rotate(refresh_token=kept.refresh_token).refresh_token)
@@ -448,7 +449,7 @@ class ScriptPrefixStorageTests(TestCase):
 
 
 class SnapStartHookTests(TransactionTestCase):
-    """``app/serverless.py``'s init-phase work and SnapStart hooks, in this process."""
+    """``app/aws/snapstart.py``: the init-phase work and SnapStart hooks, in this process."""
 
     def test_the_init_phase_work_imports_the_urlconf_and_opens_no_connection(self):
         connection.close()
