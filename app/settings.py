@@ -248,15 +248,15 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "DEFAULT_GENERATOR_CLASS": "app.accounts.schema.SchemaGenerator",
+    "DEFAULT_GENERATOR_CLASS": "app.accounts.schema_hooks.SchemaGenerator",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "app.accounts.schema.add_session_links",
-        "app.accounts.schema.add_script_prefix_server",
+        "app.accounts.schema_hooks.add_session_links",
+        "app.accounts.schema_hooks.add_script_prefix_server",
     ],
 }
 

@@ -1,18 +1,12 @@
-"""The OpenAPI description of the accounts API, for drf-spectacular: the bearer scheme, the
-refresh-token type, each operation with its examples and documented errors, and the links.
+"""The OpenAPI description of each accounts operation, with its examples and documented errors.
 
-Imported only when the schema is generated (``app/docs.py``): requests never load it.
+Why here and not as ``@extend_schema`` on the views: drf-spectacular's decorators import its
+schema generator, about half a second of the function's cold start, for every request's
+process. Its view extensions (``_describe`` below) apply the same declarations from this
+module, which only the docs load (``schema_hooks``, named by the settings, imports it).
 """
 
-from django.urls import get_script_prefix
-from drf_spectacular.extensions import (
-    OpenApiAuthenticationExtension,
-    OpenApiSerializerFieldExtension,
-    OpenApiViewExtension,
-)
-from drf_spectacular.generators import SchemaGenerator as SpectacularSchemaGenerator
-from drf_spectacular.plumbing import build_basic_type
-from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 
 from app.accounts import serializers
@@ -32,26 +26,6 @@ from app.accounts.errors import (
 )
 from app.accounts.serializers import ErrorSerializer
 from app.errors import DomainError, FieldError, Throttled
-
-
-class SchemaGenerator(SpectacularSchemaGenerator):
-    """drf-spectacular's generator (``DEFAULT_GENERATOR_CLASS``): naming it loads this module,
-    and so the extensions below, wherever a schema is made (``manage.py spectacular`` too)."""
-
-
-class RefreshTokenType(OpenApiSerializerFieldExtension):
-    target_class = "app.accounts.serializers.RefreshTokenField"
-
-    def map_serializer_field(self, auto_schema, direction):
-        return build_basic_type(OpenApiTypes.UUID)
-
-
-class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "app.accounts.authentication.BearerTokenAuthentication"
-    name = "bearerAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
 
 
 def error(description: str, raised: type[DomainError], detail: str | None = None):
@@ -102,71 +76,6 @@ LOGIN_LIMITS = error(
 )
 
 
-def _link(operation_id: str, description: str, **definition) -> dict:
-    return {"operationId": operation_id, "description": description, **definition}
-
-
-# OpenAPI links (3.0 section 4.7.20): how each response feeds the next call of a session, so
-# that clients and tools such as schemathesis can follow register -> login -> me -> refresh
-# -> logout.
-_BEARER = {"header.Authorization": "Bearer {$response.body#/access_token}"}
-_SESSION_LINKS = {
-    ("/api/register/", "post", "201"): {
-        "LogIn": _link(
-            "login",
-            "Log in with the e-mail just registered and the password sent.",
-            requestBody={"email": "$response.body#/email", "password": "$request.body#/password"},
-        ),
-    },
-    ("/api/login/", "post", "200"): {
-        "ReadProfile": _link("me_read", "Use the access token.", parameters=_BEARER),
-        "Refresh": _link(
-            "refresh",
-            "Exchange the refresh token.",
-            requestBody={"refresh_token": "$response.body#/refresh_token"},
-        ),
-        "LogOut": _link(
-            "logout",
-            "End the session.",
-            requestBody={"refresh_token": "$response.body#/refresh_token"},
-        ),
-        "ListSessions": _link("sessions_list", "See your sessions.", parameters=_BEARER),
-        "LogOutEverywhere": _link("logout_all", "End every session.", parameters=_BEARER),
-    },
-    ("/api/sessions/", "get", "200"): {
-        "EndSession": _link(
-            "session_end",
-            "End the newest session.",
-            parameters={
-                "path.session_id": "$response.body#/results/0/id",
-                "header.Authorization": "$request.header.Authorization",
-            },
-        ),
-    },
-}
-_SESSION_LINKS[("/api/refresh/", "post", "200")] = _SESSION_LINKS[("/api/login/", "post", "200")]
-
-
-def add_session_links(result, generator, request, public):
-    """drf-spectacular postprocessing hook: add the session's OpenAPI links."""
-    for (path, method, status), links in _SESSION_LINKS.items():
-        response = result["paths"][path][method]["responses"][status]
-        response["links"] = links
-    return result
-
-
-def add_script_prefix_server(result, generator, request, public):
-    """drf-spectacular postprocessing hook: serve the paths under the request's script prefix.
-
-    Behind API Gateway the API lives under ``/STAGE``; without a ``servers`` entry Swagger UI
-    would send "Try it out" requests to ``/api/...`` and get API Gateway's 403.
-    """
-    prefix = get_script_prefix().rstrip("/")
-    if prefix:
-        result["servers"] = [{"url": prefix}]
-    return result
-
-
 # The documentation of each operation, applied to its view method in views.py.
 EXCLUDED = extend_schema(exclude=True)
 EXAMPLE_EMAIL = "user@example.com"
@@ -176,9 +85,22 @@ EXAMPLE_PAIR = {
     "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.sig",
     "refresh_token": EXAMPLE_REFRESH,
 }
-PROFILE_EXAMPLE = OpenApiExample(
-    "profile", value={"id": 1, "username": "John Smith", "email": EXAMPLE_EMAIL}, response_only=True
-)
+
+
+def sent(name: str, value: dict) -> OpenApiExample:
+    """An example request body."""
+    return OpenApiExample(name, value=value, request_only=True)
+
+
+def answered(name: str, value: dict) -> OpenApiExample:
+    """An example response body."""
+    return OpenApiExample(name, value=value, response_only=True)
+
+
+PROFILE_EXAMPLE = answered("profile", {"id": 1, "username": "John Smith", "email": EXAMPLE_EMAIL})
+CREDENTIALS_EXAMPLE = {"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD}
+TOKENS_EXAMPLE = answered("tokens", EXAMPLE_PAIR)
+REFRESH_TOKEN_EXAMPLE = {"refresh_token": EXAMPLE_REFRESH}
 
 REGISTER = extend_schema(
     operation_id="register",
@@ -193,12 +115,8 @@ REGISTER = extend_schema(
         ),
     },
     examples=[
-        OpenApiExample(
-            "register",
-            value={"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD},
-            request_only=True,
-        ),
-        OpenApiExample("registered", value={"id": 1, "email": EXAMPLE_EMAIL}, response_only=True),
+        sent("register", CREDENTIALS_EXAMPLE),
+        answered("registered", {"id": 1, "email": EXAMPLE_EMAIL}),
     ],
 )
 
@@ -213,12 +131,8 @@ LOGIN = extend_schema(
         429: LOGIN_LIMITS,
     },
     examples=[
-        OpenApiExample(
-            "login",
-            value={"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD},
-            request_only=True,
-        ),
-        OpenApiExample("tokens", value=EXAMPLE_PAIR, response_only=True),
+        sent("login", CREDENTIALS_EXAMPLE),
+        TOKENS_EXAMPLE,
     ],
 )
 
@@ -238,8 +152,8 @@ REFRESH = extend_schema(
         401: error("Unknown, expired, revoked or reused refresh token.", RefreshTokenExpired),
     },
     examples=[
-        OpenApiExample("refresh", value={"refresh_token": EXAMPLE_REFRESH}, request_only=True),
-        OpenApiExample("tokens", value=EXAMPLE_PAIR, response_only=True),
+        sent("refresh", REFRESH_TOKEN_EXAMPLE),
+        TOKENS_EXAMPLE,
     ],
 )
 
@@ -253,8 +167,8 @@ LOGOUT = extend_schema(
         400: validation_error("refresh_token", "required", "This field is required."),
     },
     examples=[
-        OpenApiExample("logout", value={"refresh_token": EXAMPLE_REFRESH}, request_only=True),
-        OpenApiExample("logged out", value={"success": "User logged out."}, response_only=True),
+        sent("logout", REFRESH_TOKEN_EXAMPLE),
+        answered("logged out", {"success": "User logged out."}),
     ],
 )
 
@@ -289,12 +203,11 @@ ME_UPDATE = extend_schema(
     request=serializers.ProfileUpdateSerializer,
     responses=ME_UPDATE_RESPONSES,
     examples=[
-        OpenApiExample("username", value={"username": "John Smith"}, request_only=True),
-        OpenApiExample("email", value={"email": "newuser@example.com"}, request_only=True),
-        OpenApiExample(
+        sent("username", {"username": "John Smith"}),
+        sent("email", {"email": "newuser@example.com"}),
+        sent(
             "email with the password",
-            value={"email": "newuser@example.com", "current_password": EXAMPLE_PASSWORD},
-            request_only=True,
+            {"email": "newuser@example.com", "current_password": EXAMPLE_PASSWORD},
         ),
         PROFILE_EXAMPLE,
     ],
@@ -331,7 +244,7 @@ SESSIONS = extend_schema(
     responses={200: serializers.SessionSerializer(many=True), 401: SESSION_ENDED},
     examples=[
         # drf-spectacular wraps it in the page (next, previous, results).
-        OpenApiExample("sessions", value=EXAMPLE_SESSION, response_only=True)
+        answered("sessions", EXAMPLE_SESSION)
     ],
 )
 SESSION_END = extend_schema(
@@ -349,13 +262,7 @@ LOGOUT_ALL = extend_schema(
     summary="Log out of every session",
     request=None,
     responses={200: serializers.LogoutSerializer, 401: SESSION_ENDED},
-    examples=[
-        OpenApiExample(
-            "logged out everywhere",
-            value={"success": "User logged out of every session."},
-            response_only=True,
-        )
-    ],
+    examples=[answered("logged out everywhere", {"success": "User logged out of every session."})],
 )
 PASSWORD_CHANGE = extend_schema(
     operation_id="password_change",
@@ -373,12 +280,10 @@ PASSWORD_CHANGE = extend_schema(
         429: error("Too many password checks (with `Retry-After`).", TooManyLogins),
     },
     examples=[
-        OpenApiExample(
-            "change",
-            value={"current_password": EXAMPLE_PASSWORD, "new_password": "another-long-phrase"},
-            request_only=True,
+        sent(
+            "change", {"current_password": EXAMPLE_PASSWORD, "new_password": "another-long-phrase"}
         ),
-        OpenApiExample("tokens", value=EXAMPLE_PAIR, response_only=True),
+        TOKENS_EXAMPLE,
     ],
 )
 

@@ -1,4 +1,5 @@
-"""OpenAPI schema, Swagger UI and ReDoc (``app/accounts/schema.py`` and ``app/urls.py``)."""
+"""OpenAPI schema, Swagger UI and ReDoc (``app/accounts/schema.py``, ``schema_hooks.py`` and
+``app/urls.py``)."""
 
 from django.test import TestCase
 from django.urls import reverse

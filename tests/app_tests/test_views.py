@@ -50,7 +50,12 @@ class SchemaViewTests(TestCase):
 class LazyDocsTests(TestCase):
     """The OpenAPI machinery loads when the docs are asked for, never on an API request."""
 
-    DOCS_MODULES = {"drf_spectacular.openapi", "drf_spectacular.views", "app.accounts.schema"}
+    DOCS_MODULES = {
+        "drf_spectacular.openapi",
+        "drf_spectacular.views",
+        "app.accounts.schema",
+        "app.accounts.schema_hooks",
+    }
     SCRIPT = (
         "import sys, django; django.setup()\n"
         "from django.test import Client; from django.test.utils import setup_test_environment\n"
