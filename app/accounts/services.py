@@ -21,7 +21,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from app.accounts import selectors, statements, throttling, tokens
+from app.accounts import selectors, sql, throttling, tokens
 from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.errors import (
     EmailTaken,
@@ -88,7 +88,7 @@ def login(
         password_stamp=tokens.password_stamps(user.password)[0],
     )
     refresh_token, token = _new_refresh_token(session=session, limits=limits, now=now)
-    started = statements.start_session(
+    started = sql.start_session(
         session=session,
         token=token,
         password=user.password,
@@ -185,7 +185,7 @@ def rotate(
                 if limits.reuse_interval
                 else ""
             )
-            if statements.use_up(token=token, seal=seal, session=session, successor=successor):
+            if sql.use_up(token=token, seal=seal, session=session, successor=successor):
                 return _pair(session=session, refresh_token=successor_token, limits=limits, now=now)
             # Another rotation used it after it was read (it waited for the session's lock,
             # or SQLite has none): judge it again as it now stands.

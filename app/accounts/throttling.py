@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import connection
 
+from app.accounts import sql
 from app.accounts.errors import (
     EmailChangeThrottled,
     LoginThrottled,
@@ -151,7 +151,7 @@ def count_email_change(*, user_id: int, address: str | None, now: datetime) -> N
 def give_back(keys: tuple[str, ...]) -> None:
     """Uncount one attempt on each of ``keys``."""
     if keys:
-        _add([(key, None) for key in keys], amount=-1)
+        sql.add_to_counters([(key, None) for key in keys], amount=-1)
 
 
 def lift_email(*, email: str) -> int:
@@ -177,7 +177,7 @@ def _count(limits: list[Limit], *, now: datetime) -> tuple[tuple[str, ...], list
     for limit in limits:
         start, end = window(now, limit.window_seconds)
         keyed.append((_key(limit.scope, limit.subject, start), limit.limit, end))
-    counts = _add([(key, end) for key, _, end in keyed], amount=1)
+    counts = sql.add_to_counters([(key, end) for key, _, end in keyed], amount=1)
     keys = tuple(key for key, _, _ in keyed)
     over = [(key, end) for key, limit, end in keyed if counts[key] > limit]
     if not over:
@@ -196,30 +196,3 @@ def _key_prefix(scope: str, subject: tuple[str, ...]) -> str:
 
 def _key(scope: str, subject: tuple[str, ...], start: datetime) -> str:
     return f"{_key_prefix(scope, subject)}{int(start.timestamp())}"
-
-
-def _add(keys: list[tuple[str, datetime | None]], *, amount: int) -> dict[str, int]:
-    """Add ``amount`` to each counter (made, expiring at its date, if missing); return the new
-    counts. Rows are written in key order, in this statement and in every other that writes
-    counters (``statements.start_session``), so simultaneous requests that share counters take
-    their row locks in one order and never deadlock."""
-    table = connection.ops.quote_name(AttemptCounter._meta.db_table)
-    rows = ", ".join(["(%s, %s, %s)"] * len(keys))
-    params = [
-        value
-        for key, expires_at in sorted(keys)
-        for value in (
-            key,
-            max(amount, 0),
-            connection.ops.adapt_datetimefield_value(expires_at or datetime.now(tz=UTC)),
-        )
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (key, count, expires_at) VALUES {rows} "  # noqa: S608
-            # Never below zero: a count given back twice (a window purged between) stays valid.
-            f"ON CONFLICT (key) DO UPDATE SET count = CASE WHEN {table}.count + %s < 0 THEN 0 "
-            f"ELSE {table}.count + %s END RETURNING key, count",
-            [*params, amount, amount],
-        )
-        return dict(cursor.fetchall())

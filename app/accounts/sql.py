@@ -1,5 +1,6 @@
-"""The hot paths' writes: one PostgreSQL statement each (data-modifying CTEs), or the same rows
-through the ORM in a transaction on any other database.
+"""The accounts app's raw SQL, each statement with its portable twin: the attempt counters'
+upsert, and the hot paths' writes as one PostgreSQL statement each (data-modifying CTEs), or
+the same rows through the ORM in a transaction on any other database.
 
 A login writes five kinds of row and a refresh four; as one statement each they cost one round
 trip, and a single statement is atomic on its own. SQLite has no data-modifying CTEs; the tests
@@ -10,10 +11,10 @@ https://www.postgresql.org/docs/15/queries-with.html#QUERIES-WITH-MODIFYING
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
-from app.accounts import throttling
 from app.accounts.models import AttemptCounter, RefreshToken, Session, User
 
 
@@ -58,7 +59,7 @@ def start_session(
         cursor.execute(
             f"WITH last_login AS (UPDATE {tables['user']} SET last_login = %s "  # noqa: S608
             "WHERE id = %s AND password = %s AND is_active RETURNING id), "
-            # In key order, as every write of counters (throttling._add): no deadlock.
+            # In key order, as every write of counters (add_to_counters): no deadlock.
             f"given_back AS (INSERT INTO {tables['counter']} (key, count, expires_at) "
             "SELECT key, 0, %s FROM unnest(%s::varchar[]) AS key "
             "WHERE EXISTS (SELECT 1 FROM last_login) ORDER BY key "
@@ -112,7 +113,8 @@ def _start_session_orm(
         checked = User.objects.filter(pk=session.user_id, password=password, is_active=True)
         if not checked.update(last_login=now):
             return False
-        throttling.give_back(tuple(give_back))
+        if give_back:
+            add_to_counters([(key, None) for key in give_back], amount=-1)
         Session.objects.filter(user_id=session.user_id).live(now).beyond(keep_sessions - 1).end(now)
         session.save(force_insert=True)
         token.save(force_insert=True)
@@ -172,3 +174,30 @@ def _use_up_orm(
     session.save(update_fields=["last_used_at", "ip_address", "user_agent", "password_stamp"])
     successor.save(force_insert=True)
     return True
+
+
+def add_to_counters(keys: list[tuple[str, datetime | None]], *, amount: int) -> dict[str, int]:
+    """Add ``amount`` to each counter (made, expiring at its date, if missing); return the new
+    counts. Rows are written in key order, in this statement and in every other that writes
+    counters (``start_session``), so simultaneous requests that share counters take
+    their row locks in one order and never deadlock."""
+    table = connection.ops.quote_name(AttemptCounter._meta.db_table)
+    rows = ", ".join(["(%s, %s, %s)"] * len(keys))
+    params = [
+        value
+        for key, expires_at in sorted(keys)
+        for value in (
+            key,
+            max(amount, 0),
+            connection.ops.adapt_datetimefield_value(expires_at or datetime.now(tz=UTC)),
+        )
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key, count, expires_at) VALUES {rows} "  # noqa: S608
+            # Never below zero: a count given back twice (a window purged between) stays valid.
+            f"ON CONFLICT (key) DO UPDATE SET count = CASE WHEN {table}.count + %s < 0 THEN 0 "
+            f"ELSE {table}.count + %s END RETURNING key, count",
+            [*params, amount, amount],
+        )
+        return dict(cursor.fetchall())
