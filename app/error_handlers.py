@@ -7,6 +7,7 @@ status and code; a lost database is a retryable 503; anything else unexpected is
 that says nothing of its cause.
 """
 
+import logging
 import re
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -20,6 +21,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from app.errors import REALM, DomainError, FieldError, Throttled
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -87,7 +90,10 @@ def _to_api_exception(exc: Exception) -> Exception:
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
     if isinstance(exc, (OperationalError, InterfaceError)):
-        # The database is down or unreachable: a retryable 503, never a stack trace.
+        # The database is down or unreachable: a retryable 503, never a stack trace; the cause
+        # goes to the log, once (Django adds its own "Service Unavailable: PATH" line).
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        logger.error("The database is unavailable: %s", reason)
         return ServiceUnavailable()
     return exc
 

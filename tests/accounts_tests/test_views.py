@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import jwt
 from constance.test import override_config
 from django.conf import settings
-from django.db import InterfaceError, connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.test import override_settings
 from django.urls import reverse
@@ -467,6 +467,22 @@ class MalformedRequestTests(ApiTestCase):
             response = self.post("refresh", {"refresh_token": tokens.new_refresh_token()})
         self.assertError(response, 503, "service_unavailable")
         self.assertNotIn("closed", response.content.decode())
+
+    def test_a_lost_database_logs_its_cause_once_and_never_in_the_answer(self):
+        error = OperationalError('connection to server at "db" failed: Connection refused\nmore')
+        with (
+            mock.patch("app.accounts.services.rotate", side_effect=error),
+            self.assertLogs("app.error_handlers", level="ERROR") as logged,
+        ):
+            response = self.post("refresh", {"refresh_token": tokens.new_refresh_token()})
+        self.assertError(response, 503, "service_unavailable")
+        self.assertEqual(
+            logged.output,
+            [
+                "ERROR:app.error_handlers:The database is unavailable: "
+                'connection to server at "db" failed: Connection refused'
+            ],
+        )
 
     def test_malformed_json_returns_400_parse_error(self):
         response = self.client.post(

@@ -219,3 +219,49 @@ class SettingsTests(unittest.TestCase):
         )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn("no issues", result.stdout)
+
+
+class ManageCommandErrorTests(unittest.TestCase):
+    """``manage.py``: a configuration mistake is one line and exit status 1."""
+
+    def manage(self, *command, **env):
+        clean = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("DJANGO_", "JWT_", "DATABASE_URL"))
+        }
+        return subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def test_missing_keys_bad_urls_and_no_database_end_in_one_line(self):
+        keys = {"DJANGO_SECRET_KEY": "s" * 40, "JWT_SIGNING_KEY": "j" * 40}
+        cases = {
+            "no keys": (("check",), {}, "configuration error: Set the DJANGO_SECRET_KEY"),
+            "a bad DATABASE_URL": (
+                ("check",),
+                {**keys, "DATABASE_URL": "foo://x"},
+                "configuration error: DATABASE_URL is not a database URL",
+            ),
+            "no database": (
+                ("migrate",),
+                {**keys, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/x"},
+                "database error: ",
+            ),
+        }
+        for label, (command, env, message) in cases.items():
+            with self.subTest(label):
+                result = self.manage(*command, **env)
+                self.assertEqual(result.returncode, 1, result.stderr)
+                lines = result.stderr.strip().splitlines()
+                self.assertEqual(len(lines), 1, result.stderr)
+                self.assertIn(message, lines[0])
+
+    def test_traceback_shows_where(self):
+        result = self.manage("check", "--traceback")
+        self.assertIn("Traceback", result.stderr)
