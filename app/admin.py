@@ -38,6 +38,9 @@ class ThrottledLoginForm(AdminAuthenticationForm):
 
 class AdminSite(admin.AdminSite):
     login_form = ThrottledLoginForm
+    site_header = "Authentication API administration"
+    site_title = "Authentication API"
+    index_title = "Users, sessions and live settings"
 
     def login(self, request, extra_context=None):
         """Django's login view; a throttled attempt answers 429 instead of 200."""

@@ -4,10 +4,12 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from app.error_handlers import api_not_found
-from app.views import docs, front_door
+from app.views import docs, favicon, front_door
 
 urlpatterns = [
     path("", front_door, name="front-door"),
+    # Browsers ask for it on pages that name no icon: the product's, not a 404.
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/", include("app.accounts.urls")),
     path("api/schema/", docs("schema"), name="schema"),

@@ -1,9 +1,12 @@
-"""Pages of the project that are not the accounts API: the front door, and the docs' views
-loaded on their first request."""
+"""Pages of the project that are not the accounts API: the front door, its icon, and the docs'
+views loaded on their first request."""
 
 from importlib import import_module
 
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.views.decorators.csrf import csrf_exempt
 
 
@@ -20,3 +23,8 @@ def docs(name: str):
         return getattr(import_module("app.docs"), name)(request, *args, **kwargs)
 
     return view
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``: the product's icon (a static file, under the stage's prefix)."""
+    return redirect(static("front/favicon.svg"))

@@ -46,3 +46,11 @@ class AdminLoginThrottleTests(TestCase):
         for _ in range(limit + 1):
             self.assertEqual(self.log_in(PASSWORD).status_code, 302)
             self.client.logout()
+
+
+class AdminBrandingTests(TestCase):
+    def test_the_admin_says_the_products_name_and_shows_its_icon(self):
+        page = self.client.get(reverse("admin:login")).content.decode()
+        self.assertIn("Authentication API administration", page)
+        self.assertNotIn("Django administration", page)
+        self.assertIn("front/favicon.svg", page)

@@ -5,9 +5,10 @@ import re
 import subprocess
 import sys
 
-from django.test import TestCase
-from django.urls import reverse
+from django.test import RequestFactory, TestCase
+from django.urls import reverse, set_script_prefix
 
+from app.views import favicon
 from devtools import ROOT
 
 
@@ -79,3 +80,24 @@ class LazyDocsTests(TestCase):
         api, docs = result.stdout.strip().splitlines()[-2:]
         self.assertEqual(api, "[]", result.stderr[-2000:])
         self.assertEqual(docs, str(sorted(self.DOCS_MODULES)))
+
+
+class IconTests(TestCase):
+    def test_favicon_ico_is_the_products_icon_under_the_script_prefix(self):
+        response = self.client.get("/favicon.ico")
+        self.assertEqual(response.status_code, 302)
+        self.assertTrue(response["Location"].endswith("front/favicon.svg"), response["Location"])
+        self.assertEqual(self.client.get(response["Location"]).status_code, 200)
+        # Behind API Gateway the request's script prefix is the stage (the handler sets it).
+        set_script_prefix("/dev/")
+        try:
+            prefixed = favicon(RequestFactory().get("/favicon.ico"))
+        finally:
+            set_script_prefix("/")
+        self.assertTrue(prefixed["Location"].startswith("/dev/static/"), prefixed["Location"])
+
+    def test_redoc_never_asks_another_origin_for_its_logo(self):
+        page = self.client.get(reverse("redoc")).content.decode()
+        guard = page.index("front/own-origin.js")
+        self.assertLess(guard, page.index("redoc.standalone.js"))
+        self.assertNotIn("fonts.googleapis.com", page)
