@@ -236,10 +236,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["app.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "app.browsable.BrowsableAPIRenderer",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "app.error_handlers.api_exception_handler",
+    "VIEW_DESCRIPTION_FUNCTION": "app.browsable.view_description",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -46,6 +46,12 @@ class PublicAPIView(APIView):
 class APIRootView(PublicAPIView):
     """``/api/``: the endpoints, linked; the browsable API's front page."""
 
+    name = "Authentication API"
+    description = (
+        "Every endpoint of the API, linked. Register, log in, then use the tokens: the "
+        "documentation is at /api/docs/ (Swagger UI) and /api/redoc/."
+    )
+
     def get(self, request):
         names = [
             "register",
