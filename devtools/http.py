@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from email.message import Message
 
 from devtools import PASSWORD
 
@@ -16,15 +18,45 @@ STATIC_ASSET = re.compile(r'(?:src|href)="([^"]+\.(?:js|css|png))"')
 
 @dataclass
 class Reply:
+    """One HTTP answer, from a server on 127.0.0.1 (``request``) or from the Lambda function
+    (``Reply.from_lambda``): status, headers (case-insensitive, repeatable), body."""
+
     status: int
-    headers: dict
+    headers: Message
     content: bytes
 
+    @classmethod
+    def from_lambda(cls, raw: dict) -> Reply:
+        """The answer the Lambda function returned (API Gateway v1 or payload 2.0)."""
+        body = raw.get("body") or ""
+        content = base64.b64decode(body) if raw.get("isBase64Encoded") else body.encode()
+        headers = Message()
+        multi = raw.get("multiValueHeaders") or {
+            name: [value] for name, value in (raw.get("headers") or {}).items()
+        }
+        for name, values in multi.items():
+            for value in values:
+                headers[name] = value
+        for cookie in raw.get("cookies") or []:
+            headers["Set-Cookie"] = cookie
+        return cls(raw["statusCode"], headers, content)
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name``, or ``None``."""
+        return self.headers.get(name)
+
+    @property
+    def cookies(self) -> list[str]:
+        """Every ``Set-Cookie`` value."""
+        return self.headers.get_all("Set-Cookie") or []
+
     def json(self):
+        """The body as JSON."""
         return json.loads(self.content)
 
     @property
     def text(self) -> str:
+        """The body as text."""
         return self.content.decode()
 
 

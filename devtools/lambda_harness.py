@@ -10,7 +10,6 @@ event builders need nothing but the standard library. Every AWS call made with
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import importlib
 import json
@@ -22,25 +21,13 @@ import uuid
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
-from devtools import ROOT
+from devtools.http import Reply
+from devtools.zappa import stage_config, zappa_settings_source
 
 REGION = "eu-west-1"
 API_HOST = f"abc123defg.execute-api.{REGION}.amazonaws.com"
 URL_HOST = f"abcdefghijklmnopqrstuvwxyz012345.lambda-url.{REGION}.on.aws"
 CLIENT_IP = "203.0.113.7"
-
-
-STAGES = json.loads((ROOT / "zappa_settings.json").read_text())
-
-
-def zappa_settings_source(stage: str) -> str:
-    """The ``zappa_settings.py`` Zappa would put in the package for ``stage`` (no AWS call)."""
-    from zappa.cli import ZappaCLI
-
-    cli = ZappaCLI()
-    cli.api_stage = stage
-    cli.load_settings(str(ROOT / "zappa_settings.json"))
-    return cli.get_zappa_settings_string()
 
 
 def s3_client(endpoint_url: str | None = None):
@@ -62,7 +49,7 @@ def s3_client(endpoint_url: str | None = None):
 def put_stage_secrets(stage: str, secrets: dict[str, str], endpoint_url: str | None = None) -> None:
     """Create the bucket of the stage's ``remote_env`` in moto's S3 (in-process, or the
     moto_server at ``endpoint_url``) and put ``secrets`` there."""
-    bucket, key = STAGES[stage]["remote_env"].removeprefix("s3://").split("/", 1)
+    bucket, key = stage_config(stage)["remote_env"].removeprefix("s3://").split("/", 1)
     s3 = s3_client(endpoint_url)
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(secrets))
@@ -76,31 +63,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self):
         return 29_000
-
-
-class Response:
-    def __init__(self, raw: dict) -> None:
-        self.raw = raw
-        self.status = raw["statusCode"]
-        body = raw.get("body") or ""
-        self.content = base64.b64decode(body) if raw.get("isBase64Encoded") else body.encode()
-        headers = raw.get("multiValueHeaders") or {
-            name: [value] for name, value in (raw.get("headers") or {}).items()
-        }
-        self.headers = {name.lower(): values for name, values in headers.items()}
-        self.cookies = list(raw.get("cookies") or [])
-        self.cookies += self.headers.get("set-cookie", [])
-
-    def header(self, name: str) -> str | None:
-        values = self.headers.get(name.lower())
-        return values[0] if values else None
-
-    def json(self):
-        return json.loads(self.content)
-
-    @property
-    def text(self) -> str:
-        return self.content.decode()
 
 
 @contextlib.contextmanager
@@ -171,7 +133,7 @@ class LambdaHarness:
         form=None,
         headers: dict | None = None,
         function_url: bool = False,
-    ) -> Response:
+    ) -> Reply:
         """Send one HTTP request as an API Gateway v1 event (or a Function URL event)."""
         headers = dict(headers or {})
         body = None
@@ -185,7 +147,9 @@ class LambdaHarness:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         path, _, query = path.partition("?")
         build = function_url_event if function_url else api_gateway_event
-        response = Response(self.invoke(build(method, path, query, headers, body, self.stage)))
+        response = Reply.from_lambda(
+            self.invoke(build(method, path, query, headers, body, self.stage))
+        )
         for cookie in response.cookies:
             parsed = SimpleCookie()
             parsed.load(cookie)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from devtools import PASSWORD, ROOT, lambda_harness, manage, random_keys
 from devtools.live_server import fresh_database, wait_until_it_answers
+from devtools.zappa import stage_config
 
 BUILD = ROOT / "build"
 
@@ -35,7 +36,7 @@ LAMBDA_PYTHON = (sys.executable, "-S")
 
 # The function's handler, as the stage's configuration names it, and Zappa's default one; a
 # child process imports it as ``lambda_handler``.
-ENTRY_POINT = json.loads((ROOT / "zappa_settings.json").read_text())["base"]["lambda_handler"]
+ENTRY_POINT = stage_config("dev")["lambda_handler"]
 ZAPPA_ENTRY_POINT = "handler.lambda_handler"
 
 

@@ -28,16 +28,12 @@ from pathlib import Path
 import botocore.exceptions
 
 from devtools import ROOT
+from devtools.zappa import stage_cli
 
 
 def load(stage: str):
     """Zappa's CLI object with ``zappa_settings.json`` loaded for ``stage`` (no AWS call)."""
-    from zappa.cli import ZappaCLI
-
-    cli = ZappaCLI()
-    cli.api_stage = stage
-    cli.load_settings(str(ROOT / "zappa_settings.json"))
-    return cli
+    return stage_cli(stage)
 
 
 def prepare(stage: str, zip_path: str) -> int:

@@ -32,14 +32,13 @@ from app.aws.snapstart import (
     register_snapshot_hooks,
 )
 from app.settings import aws_hosts
-from devtools.http import admin_login_form, static_assets
+from devtools.http import Reply, admin_login_form, static_assets
 from devtools.lambda_harness import (
     API_HOST,
     CLIENT_IP,
     REGION,
     URL_HOST,
     LambdaHarness,
-    Response,
     api_gateway_event,
     aws_environment,
     function_url_event,
@@ -67,19 +66,12 @@ class LambdaHandlerTests(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls._moto = moto_server()
-        endpoint = cls._moto.__enter__()
-        cls._environ = mock.patch.dict(os.environ, aws_environment(endpoint))
-        cls._environ.start()
+        # Each undone however the class ends, set-up failures included, in reverse order.
+        endpoint = cls.enterClassContext(moto_server())
+        cls.enterClassContext(mock.patch.dict(os.environ, aws_environment(endpoint)))
         put_stage_secrets("dev", SECRETS, endpoint_url=endpoint)
         cls.lambda_ = LambdaHarness("dev")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.lambda_.close()
-        cls._environ.stop()
-        cls._moto.__exit__(None, None, None)
-        super().tearDownClass()
+        cls.addClassCleanup(cls.lambda_.close)
 
     def setUp(self):
         self.lambda_.cookies.clear()
@@ -253,7 +245,7 @@ class LambdaHandlerTests(TestCase):
         self.assertEqual(response.json()["code"], "not_found")
 
     def send(self, event):
-        return Response(self.lambda_.invoke(event))
+        return Reply.from_lambda(self.lambda_.invoke(event))
 
     def test_an_event_whose_identity_is_null_is_answered(self):
         event = api_gateway_event("GET", "/api/", "", {}, None, "dev")

@@ -12,15 +12,15 @@ from botocore.credentials import Credentials
 from app.aws import remote_env
 from devtools.lambda_harness import (
     REGION,
-    STAGES,
     aws_environment,
     moto_server,
     put_stage_secrets,
     s3_client,
 )
+from devtools.zappa import stage_config
 
 NOW = datetime(2026, 11, 24, 9, 30, 15, tzinfo=UTC)
-URL = STAGES["dev"]["remote_env"]  # where put_stage_secrets puts them
+URL = stage_config("dev")["remote_env"]  # where put_stage_secrets puts them
 BUCKET, KEY = URL.removeprefix("s3://").split("/", 1)
 
 
@@ -88,15 +88,10 @@ class LoadTests(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls._moto = moto_server()
-        cls.endpoint = cls._moto.__enter__()
+        # Stopped however the class ends, set-up failures included.
+        cls.endpoint = cls.enterClassContext(moto_server())
         put_stage_secrets("dev", {}, endpoint_url=cls.endpoint)
         cls.s3 = s3_client(cls.endpoint)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls._moto.__exit__(None, None, None)
-        super().tearDownClass()
 
     def put(self, body):
         self.s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)

@@ -12,7 +12,8 @@ from unittest import mock
 import zappa
 
 from devtools import ROOT
-from devtools.lambda_harness import aws_environment, zappa_settings_source
+from devtools.lambda_harness import aws_environment
+from devtools.zappa import zappa_settings_source
 
 SETTINGS = json.loads((ROOT / "zappa_settings.json").read_text())
 
