@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import logging
 import sys
 import time
 import types
@@ -71,6 +72,9 @@ def moto_server():
     its secrets over HTTP (``app/aws/remote_env.py``), which moto's in-process mock cannot catch."""
     from moto.server import ThreadedMotoServer
 
+    # moto's web server logs each request it answers (werkzeug's logger, which both its own
+    # handler and the root's print): the function's requests to S3 are not news.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

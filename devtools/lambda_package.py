@@ -72,19 +72,25 @@ def runtime_packages() -> Path:
     """boto3, botocore and snapshot_restore_py outside the package, as Lambda provides them."""
     runtime = BUILD / "lambda-runtime"
     if not (runtime / "snapshot_restore_py.py").is_file():
-        subprocess.run(
+        # pip's own notices (index, version) would drown the benchmark's report: shown only
+        # when the install fails.
+        installed = subprocess.run(
             [
                 sys.executable,
                 "-m",
                 "pip",
                 "install",
                 "-q",
+                "--disable-pip-version-check",
                 "--target",
                 str(runtime),
                 *RUNTIME_PACKAGES,
             ],
-            check=True,
+            capture_output=True,
+            text=True,
         )
+        if installed.returncode:
+            raise RuntimeError(f"pip could not install {RUNTIME_PACKAGES}: {installed.stderr}")
     return runtime
 
 

@@ -59,7 +59,14 @@ def main(path: str) -> int:
         problems.append(f"unzipped size over {UNZIPPED_LIMIT / 2**20:.0f} MiB")
     for problem in problems:
         print(f"PROBLEM: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    if problems:
+        print(f"verdict: NOT deployable ({len(problems)} problems above)")
+        return 1
+    print(
+        f"verdict: within Lambda's limits ({ZIPPED_LIMIT / 2**20:.0f} MiB zipped, "
+        f"{UNZIPPED_LIMIT / 2**20:.0f} MiB unzipped) and its glibc (2.{GLIBC_MINOR})"
+    )
+    return 0
 
 
 if __name__ == "__main__":
