@@ -241,7 +241,11 @@ SESSIONS = extend_schema(
         "A session is one login and the refresh tokens it rotates through. Pages of 50 by "
         "default (`page_size` up to 100); follow `next` for the next page."
     ),
-    responses={200: serializers.SessionSerializer(many=True), 401: SESSION_ENDED},
+    responses={
+        200: serializers.SessionSerializer(many=True),
+        401: SESSION_ENDED,
+        404: _example("A `cursor` that is not one of ours.", "not_found", "Invalid cursor"),
+    },
     examples=[
         # drf-spectacular wraps it in the page (next, previous, results).
         answered("sessions", EXAMPLE_SESSION)
