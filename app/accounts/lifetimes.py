@@ -41,19 +41,19 @@ class Lifetimes:
         """From constance's values by key (seconds for the access token and the reuse interval,
         durations else), each held within the bounds the admin's form enforces, so that a value
         written past the form cannot break token dates."""
-        bounds = settings.LIVE_SETTING_BOUNDS
         return cls(
-            access=_clamp(timedelta(seconds=values["ACCESS_TOKEN_LIFETIME"]), bounds["access"]),
-            refresh=_clamp(values["REFRESH_TOKEN_LIFETIME"], bounds["refresh"]),
-            session=_clamp(values["SESSION_LIFETIME"], bounds["session"]),
-            reuse_interval=_clamp(
-                timedelta(seconds=values["REFRESH_REUSE_INTERVAL"]), bounds["reuse_interval"]
+            access=bounded(timedelta(seconds=values["ACCESS_TOKEN_LIFETIME"]), "access"),
+            refresh=bounded(values["REFRESH_TOKEN_LIFETIME"], "refresh"),
+            session=bounded(values["SESSION_LIFETIME"], "session"),
+            reuse_interval=bounded(
+                timedelta(seconds=values["REFRESH_REUSE_INTERVAL"]), "reuse_interval"
             ),
         )
 
 
-def _clamp(value: timedelta, bounds: tuple[timedelta, timedelta]) -> timedelta:
-    low, high = bounds
+def bounded(value: timedelta, name: str) -> timedelta:
+    """``value`` held within the bounds of live setting ``name`` (``LIVE_SETTING_BOUNDS``)."""
+    low, high = settings.LIVE_SETTING_BOUNDS[name]
     return min(max(value, low), high)
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.errors import EmailTaken
-from app.accounts.tokens import password_stamps
+from app.accounts.tokens import password_stamp, password_stamps
 
 
 class EmailAddressField(models.EmailField):
@@ -105,9 +105,9 @@ class User(AbstractBaseUser, PermissionsMixin):
             old, new = self.password, make_password(raw)
             with transaction.atomic():
                 if User.objects.filter(pk=self.pk, password=old).update(password=new):
-                    Session.objects.filter(
-                        user_id=self.pk, password_stamp__in=password_stamps(old)
-                    ).update(password_stamp=password_stamps(new)[0])
+                    Session.objects.filter(user_id=self.pk).started_under(old).update(
+                        password_stamp=password_stamp(new)
+                    )
                     self.password = new
                 else:
                     stored = User.objects.filter(pk=self.pk).values_list("password", flat=True)
@@ -123,6 +123,10 @@ class SessionQuerySet(models.QuerySet):
     def live(self, now: datetime) -> SessionQuerySet:
         """Sessions not ended and not past their absolute end at ``now``."""
         return self.filter(revoked_at=None, expires_at__gt=now)
+
+    def started_under(self, password_hash: str) -> SessionQuerySet:
+        """Sessions whose stamp says they started under ``password_hash``."""
+        return self.filter(password_stamp__in=password_stamps(password_hash))
 
     def beyond(self, keep: int) -> SessionQuerySet:
         """These sessions less the ``keep`` most recently used."""
@@ -174,6 +178,10 @@ class Session(models.Model):
 
     def __str__(self):
         return f"session {self.pk} of user {self.user_id}"
+
+    def started_under(self, password_hash: str) -> bool:
+        """Whether this session's stamp says it started under ``password_hash``."""
+        return self.password_stamp in password_stamps(password_hash)
 
     def state(self, now: datetime | None = None) -> str:
         """One word for the admin: active, revoked or expired."""

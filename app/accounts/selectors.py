@@ -8,11 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from constance import config
-from django.conf import settings
 from django.db.models import QuerySet
 
-from app.accounts import tokens
 from app.accounts.errors import SessionEnded, UserGone
+from app.accounts.lifetimes import bounded
 from app.accounts.models import Session, User
 
 
@@ -36,9 +35,7 @@ def live_session(*, user_id: int, session_id: str | None, now: datetime) -> Sess
         if session_id
         else None
     )
-    if session is None or session.password_stamp not in tokens.password_stamps(
-        session.user.password
-    ):
+    if session is None or not session.started_under(session.user.password):
         raise SessionEnded()
     return session
 
@@ -47,10 +44,10 @@ def sessions_of(*, user_id: int, session_id: str | None, now: datetime) -> Query
     """The user's sessions that can still be refreshed, newest first, for a caller whose own
     session is live (``live_session``)."""
     caller = live_session(user_id=user_id, session_id=session_id, now=now)
-    stamps = tokens.password_stamps(caller.user.password)
     return (
         Session.objects.live(now)
-        .filter(user_id=user_id, password_stamp__in=stamps)
+        .filter(user_id=user_id)
+        .started_under(caller.user.password)
         .order_by("-created_at")
     )
 
@@ -58,5 +55,4 @@ def sessions_of(*, user_id: int, session_id: str | None, now: datetime) -> Query
 def reauthentication_window() -> timedelta:
     """How long after its password check a session may change the e-mail without the password
     (constance, read now), within its bounds."""
-    low, high = settings.LIVE_SETTING_BOUNDS["reauthentication"]
-    return min(max(timedelta(seconds=config.REAUTHENTICATION_WINDOW), low), high)
+    return bounded(timedelta(seconds=config.REAUTHENTICATION_WINDOW), "reauthentication")

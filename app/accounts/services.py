@@ -85,7 +85,7 @@ def login(
         expires_at=now + limits.session,
         user_agent=_printable(user_agent),
         ip_address=_ip_or_none(address),
-        password_stamp=tokens.password_stamps(user.password)[0],
+        password_stamp=tokens.password_stamp(user.password),
     )
     refresh_token, token = _new_refresh_token(session=session, limits=limits, now=now)
     started = sql.start_session(
@@ -350,7 +350,7 @@ def change_password(
         user.set_password(new_password)
         user.save(update_fields=["password"])
         Session.objects.filter(user_id=user_id).exclude(pk=session.pk).end(now)
-        session.password_stamp = tokens.password_stamps(user.password)[0]
+        session.password_stamp = tokens.password_stamp(user.password)
         session.authenticated_at = now
         session.save(update_fields=["password_stamp", "authenticated_at"])
         # The session's live refresh token was issued before the change: it goes (shown again
@@ -441,7 +441,7 @@ def _locked_live_session(*, user: User, session_id: str | None, now: datetime) -
         if session_id
         else None
     )
-    if session is None or session.password_stamp not in tokens.password_stamps(user.password):
+    if session is None or not session.started_under(user.password):
         raise SessionEnded()
     return session
 

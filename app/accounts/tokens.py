@@ -222,6 +222,11 @@ def _seal_pad(presented: str) -> bytes:
     return hmac.new(key, _SEAL_CONTEXT, hashlib.sha256).digest()[:16]
 
 
+def password_stamp(password_hash: str) -> str:
+    """The keyed digest a session started under ``password_hash`` gets now (the secret key's)."""
+    return password_stamps(password_hash)[0]
+
+
 def password_stamps(password_hash: str) -> list[str]:
     """The keyed digests of a password hash that a session started under it may carry: with
     the secret key first, then each fallback key (Django's ``get_session_auth_hash`` idea)."""

@@ -343,31 +343,39 @@ class ParallelRequestTests(TransactionTestCase):
         self.assertEqual(statuses.count(401) + statuses.count(429) + statuses.count(200), 16)
 
 
+def serve_with_workers(test: TransactionTestCase, **settings: str) -> str:
+    """gunicorn with four worker processes on this test's database, with ``settings`` as
+    environment variables, stopped when ``test`` ends; return its URL."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "postgresql":
+        database_url = (
+            f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:"
+            f"{settings_dict['PORT']}/{settings_dict['NAME']}"
+        )
+    else:
+        database_url = f"sqlite:///{settings_dict['NAME']}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url,
+        **settings,
+    }
+    server, url, listener = start_gunicorn(env, workers=4, log=subprocess.DEVNULL)
+    test.addCleanup(listener.close)
+    test.addCleanup(server.wait, timeout=30)
+    test.addCleanup(server.terminate)
+    return url
+
+
 @pytest.mark.slow
 class WorkerProcessThrottleTests(TransactionTestCase):
     """Sixteen simultaneous wrong logins spread over four gunicorn worker processes."""
 
     def setUp(self):
         make_user()
-        settings_dict = connection.settings_dict
-        if connection.vendor == "postgresql":
-            database_url = (
-                f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:"
-                f"{settings_dict['PORT']}/{settings_dict['NAME']}"
-            )
-        else:
-            database_url = f"sqlite:///{settings_dict['NAME']}"
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": database_url,
-            "LOGIN_THROTTLE_PER_PAIR": "5",
-            "LOGIN_THROTTLE_PER_ADDRESS": "1000",
-        }
-        self.server, self.url, listener = start_gunicorn(env, workers=4, log=subprocess.DEVNULL)
-        self.addCleanup(listener.close)
-        self.addCleanup(self.server.wait, timeout=30)
-        self.addCleanup(self.server.terminate)
+        self.url = serve_with_workers(
+            self, LOGIN_THROTTLE_PER_PAIR="5", LOGIN_THROTTLE_PER_ADDRESS="1000"
+        )
 
     def login(self, password):
         body = {"email": "user@example.com", "password": password}
@@ -572,25 +580,9 @@ class WorkerProcessFloodTests(TransactionTestCase):
 
     def setUp(self):
         make_user()
-        settings_dict = connection.settings_dict
-        if connection.vendor == "postgresql":
-            database_url = (
-                f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:"
-                f"{settings_dict['PORT']}/{settings_dict['NAME']}"
-            )
-        else:
-            database_url = f"sqlite:///{settings_dict['NAME']}"
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": database_url,
-            "LOGIN_THROTTLE_PER_PAIR": "5",
-            "LOGIN_THROTTLE_PER_ADDRESS": "20",
-        }
-        self.server, self.url, listener = start_gunicorn(env, workers=4, log=subprocess.DEVNULL)
-        self.addCleanup(listener.close)
-        self.addCleanup(self.server.wait, timeout=30)
-        self.addCleanup(self.server.terminate)
+        self.url = serve_with_workers(
+            self, LOGIN_THROTTLE_PER_PAIR="5", LOGIN_THROTTLE_PER_ADDRESS="20"
+        )
 
     def login_from(self, source, password):
         host, port = self.url.removeprefix("http://").split(":")
