@@ -264,6 +264,65 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Mail. DJANGO_EMAIL_BACKEND names a backend: file (one file per message in
+# DJANGO_EMAIL_FILE_PATH, the default with debug on), console, smtp (Django's EMAIL_HOST...
+# variables, the default elsewhere), ses (Amazon SES through django-ses, the default on Lambda;
+# boto3 is imported only when a message goes out), memory, or a dotted path.
+EMAIL_BACKENDS = {
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "ses": "django_ses.SESBackend",
+    "memory": "django.core.mail.backends.locmem.EmailBackend",
+}
+ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+_email_backend = os.environ.get("DJANGO_EMAIL_BACKEND") or (
+    "ses" if ON_LAMBDA else "file" if DEBUG else "smtp"
+)
+if "." not in _email_backend and _email_backend not in EMAIL_BACKENDS:
+    raise ImproperlyConfigured(
+        f"DJANGO_EMAIL_BACKEND must be one of {', '.join(EMAIL_BACKENDS)} or a dotted path, "
+        f"not {_email_backend!r}"
+    )
+EMAIL_BACKEND = EMAIL_BACKENDS.get(_email_backend, _email_backend)
+EMAIL_FILE_PATH = os.environ.get("DJANGO_EMAIL_FILE_PATH") or str(BASE_DIR / "build" / "mail")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = os.environ.get(
+    "DJANGO_DEFAULT_FROM_EMAIL", "Authentication API <no-reply@localhost>"
+)
+# SES in the function's own region (django-ses reads these when it sends).
+AWS_SES_REGION_NAME = os.environ.get("AWS_SES_REGION_NAME") or os.environ.get(
+    "AWS_REGION", "eu-west-1"
+)
+AWS_SES_REGION_ENDPOINT = f"email.{AWS_SES_REGION_NAME}.amazonaws.com"
+# On Lambda, messages go out from an asynchronous invocation of the function, after the
+# response (app/tasks.py); elsewhere in the request's process.
+TASKS_IN_BACKGROUND = env_bool("TASKS_IN_BACKGROUND", default=ON_LAMBDA)
+# The product's name in every message.
+PRODUCT_NAME = os.environ.get("PRODUCT_NAME", "Authentication API")
+# Where the links in messages point: set it to the stage's public URL (a custom domain, or
+# API Gateway's URL with its stage); unset, links use the origin and prefix of the request
+# that asked for the message, as the front door's own links do.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
+if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"PUBLIC_BASE_URL must be an http(s) URL, not {PUBLIC_BASE_URL!r}")
+
+# immediate: a new e-mail applies at once (and is then verified); confirm: it waits as the
+# user's pending e-mail until the new address's verification link is followed.
+EMAIL_CHANGE_POLICY = os.environ.get("EMAIL_CHANGE_POLICY", "immediate")
+if EMAIL_CHANGE_POLICY not in {"immediate", "confirm"}:
+    raise ImproperlyConfigured(
+        f"EMAIL_CHANGE_POLICY must be immediate or confirm, not {EMAIL_CHANGE_POLICY!r}"
+    )
+# Whether a login needs a verified e-mail (403 email_not_verified otherwise).
+REQUIRE_VERIFIED_EMAIL = env_bool("REQUIRE_VERIFIED_EMAIL", default=False)
+
 # Live settings, edited by staff on the admin's Constance page; read at call time.
 CONSTANCE_BACKEND = "constance.backends.database.DatabaseBackend"
 # The longest access token we sign; tokens claiming a longer life are refused.
@@ -276,6 +335,9 @@ LIVE_SETTING_BOUNDS = {
     "session": (timedelta(minutes=1), timedelta(days=365)),
     "reuse_interval": (timedelta(0), timedelta(minutes=5)),
     "reauthentication": (timedelta(0), timedelta(days=1)),
+    "password_reset": (timedelta(minutes=5), timedelta(days=1)),
+    "email_verification": (timedelta(minutes=5), timedelta(days=30)),
+    "email_revert": (timedelta(hours=1), timedelta(days=30)),
 }
 
 
@@ -298,6 +360,9 @@ CONSTANCE_ADDITIONAL_FIELDS = {
     "session_duration": _duration_field(LIVE_SETTING_BOUNDS["session"]),
     "reuse_seconds": _seconds_field(LIVE_SETTING_BOUNDS["reuse_interval"]),
     "reauthentication_seconds": _seconds_field(LIVE_SETTING_BOUNDS["reauthentication"]),
+    "reset_duration": _duration_field(LIVE_SETTING_BOUNDS["password_reset"]),
+    "verification_duration": _duration_field(LIVE_SETTING_BOUNDS["email_verification"]),
+    "revert_duration": _duration_field(LIVE_SETTING_BOUNDS["email_revert"]),
 }
 CONSTANCE_CONFIG = {
     "ACCESS_TOKEN_LIFETIME": (
@@ -328,6 +393,24 @@ CONSTANCE_CONFIG = {
         "Seconds after a session's password check during which its access tokens may change "
         "the e-mail without current_password (RFC 9470 max_age).",
         "reauthentication_seconds",
+    ),
+    "PASSWORD_RESET_LIFETIME": (
+        timedelta(hours=1),
+        "How long a password reset link works, as 'DD HH:MM:SS' (5 minutes to a day). "
+        "Applies to links sent from now on.",
+        "reset_duration",
+    ),
+    "EMAIL_VERIFICATION_LIFETIME": (
+        timedelta(days=2),
+        "How long an e-mail verification link works, as 'DD HH:MM:SS' (5 minutes to 30 days). "
+        "Applies to links sent from now on.",
+        "verification_duration",
+    ),
+    "EMAIL_REVERT_LIFETIME": (
+        timedelta(days=7),
+        "How long the old address's 'this wasn't me' link undoes an e-mail change, as "
+        "'DD HH:MM:SS' (an hour to 30 days). Applies to changes from now on.",
+        "revert_duration",
     ),
 }
 
@@ -361,6 +444,14 @@ EMAIL_CHANGE_THROTTLE = {
     "window_seconds": env_int("EMAIL_CHANGE_THROTTLE_WINDOW", 3600, minimum=1),
     "per_user": env_int("EMAIL_CHANGE_THROTTLE_PER_USER", 20),
     "per_address": env_int("EMAIL_CHANGE_THROTTLE_PER_ADDRESS", 20),
+}
+
+# Messages with a link (password resets, verification) per e-mail and per client address: each
+# lands in someone's inbox, so a stranger must not be able to flood one.
+MAIL_THROTTLE = {
+    "window_seconds": env_int("MAIL_THROTTLE_WINDOW", 3600, minimum=1),
+    "per_email": env_int("MAIL_THROTTLE_PER_EMAIL", 5),
+    "per_address": env_int("MAIL_THROTTLE_PER_ADDRESS", 20),
 }
 
 # Live sessions a user may hold; a login past it ends the least recently used.

@@ -4,12 +4,16 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from app.error_handlers import api_not_found
-from app.views import docs, favicon, front_door
+from app.views import docs, favicon, front_door, link_page
 
 urlpatterns = [
     path("", front_door, name="front-door"),
     # Browsers ask for it on pages that name no icon: the product's, not a 404.
     path("favicon.ico", favicon, name="favicon"),
+    # The pages the links of our messages open (app/accounts/mail.py names them).
+    path("password/reset/", link_page("reset"), name="reset-page"),
+    path("email/verify/", link_page("verify"), name="verify-page"),
+    path("email/revert/", link_page("revert"), name="revert-page"),
     path("admin/", admin.site.urls),
     path("api/", include("app.accounts.urls")),
     path("api/schema/", docs("schema"), name="schema"),

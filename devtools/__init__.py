@@ -29,6 +29,12 @@ API_PATHS = [
     "/api/logout/all/",
     "/api/me/",
     "/api/me/password/",
+    "/api/me/email/",
+    "/api/password/reset/",
+    "/api/password/reset/confirm/",
+    "/api/email/verify/",
+    "/api/email/verify/resend/",
+    "/api/email/revert/",
     "/api/sessions/",
     "/api/sessions/{session_id}/",
 ]

@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from app.accounts import services
 from app.accounts.models import RefreshToken, Session, User
+from app.accounts.views import links_base
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -27,14 +28,28 @@ class UserEditForm(UserChangeForm):
 class UserAdmin(BaseUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
-    actions = ["end_all_sessions", "lift_login_locks"]
-    readonly_fields = ("sessions",)
-    list_display = ("email", "username", "is_active", "is_staff", "date_joined", "last_login")
-    list_filter = ("is_active", "is_staff", "is_superuser")
+    actions = ["end_all_sessions", "lift_login_locks", "send_password_resets"]
+    readonly_fields = ("sessions", "email_verified_at", "pending_email")
+    list_display = (
+        "email",
+        "username",
+        "email_verified",
+        "is_active",
+        "is_staff",
+        "date_joined",
+        "last_login",
+    )
+    list_filter = (
+        ("email_verified_at", admin.EmptyFieldListFilter),
+        "is_active",
+        "is_staff",
+        "is_superuser",
+    )
     search_fields = ("email", "username")
     ordering = ("email",)
     fieldsets = (
         (None, {"fields": ("email", "password")}),
+        ("E-mail verification", {"fields": ("email_verified_at", "pending_email")}),
         ("Profile", {"fields": ("username",)}),
         (
             "Permissions",
@@ -70,6 +85,20 @@ class UserAdmin(BaseUserAdmin):
         their wrong-password counts go, from every address."""
         lifted = services.lift_login_locks(emails=list(queryset.values_list("email", flat=True)))
         self.message_user(request, f"Cleared {lifted} counters.", messages.SUCCESS)
+
+    @admin.action(
+        description="Send a password reset link to the selected users", permissions=["change"]
+    )
+    def send_password_resets(self, request, queryset):
+        """Mail each selected active user a reset link (as if they had asked for one)."""
+        sent = services.send_password_resets(
+            user_ids=list(queryset.values_list("pk", flat=True)), base_url=links_base(request)
+        )
+        self.message_user(request, f"Sent {sent} password reset links.", messages.SUCCESS)
+
+    @admin.display(description="verified", boolean=True, ordering="email_verified_at")
+    def email_verified(self, user):
+        return user.email_verified_at is not None
 
     @admin.display(description="sessions")
     def sessions(self, user):

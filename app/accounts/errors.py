@@ -105,3 +105,37 @@ class RefreshTokenReused(InvalidRefreshToken):
     default_message = (
         "The refresh token was already used; every token of its session has been revoked."
     )
+
+
+class MailThrottled(Throttled, AccountsError):
+    default_message = "Too many messages asked for this address or from this address."
+
+
+class EmailNotVerified(AccountsError):
+    status = 403
+    code = "email_not_verified"
+    default_message = (
+        "This account's e-mail address is not verified yet: follow the link we sent to it, or "
+        "ask for a password reset, whose link verifies the address too."
+    )
+
+
+class EmailAlreadyVerified(AccountsError):
+    status = 400
+    code = "email_already_verified"
+    default_message = "The e-mail address is already verified and no change is waiting."
+
+
+class InvalidResetToken(AccountsError):
+    code = "invalid_reset_token"
+    default_message = "This password reset link is invalid, used, expired or superseded."
+
+
+class InvalidVerificationToken(AccountsError):
+    code = "invalid_verification_token"
+    default_message = "This verification link is invalid, used, expired or superseded."
+
+
+class InvalidRevertToken(AccountsError):
+    code = "invalid_revert_token"
+    default_message = "This link is invalid, used or expired."

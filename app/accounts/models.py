@@ -1,5 +1,6 @@
 """Users (who log in by e-mail), their sessions, the refresh tokens of a session (kept as
-digests), and the attempt counters that throttle logins and registrations."""
+digests), the one-time tokens sent by mail (kept as digests), and the attempt counters that
+throttle logins, registrations and mail."""
 
 from __future__ import annotations
 
@@ -85,6 +86,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="Whether the user can log into the admin site."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    email_verified_at = models.DateTimeField(
+        "e-mail verified at",
+        null=True,
+        blank=True,
+        help_text="When the owner of the e-mail followed a link sent to it; empty if never.",
+    )
+    # Under EMAIL_CHANGE_POLICY=confirm, the new e-mail waiting for its verification: not a
+    # login until then.
+    pending_email = EmailAddressField("pending e-mail", max_length=254, blank=True, default="")
 
     objects = UserManager()
 
@@ -235,3 +245,58 @@ class AttemptCounter(models.Model):
 
     def __str__(self):
         return f"{self.key}: {self.count}"
+
+
+class MailTokenQuerySet(models.QuerySet):
+    """The rules about many mail tokens: which still work, and how they are voided."""
+
+    def usable(self, now: datetime) -> MailTokenQuerySet:
+        """Tokens neither used nor voided nor past their end at ``now``."""
+        return self.filter(used_at=None, expires_at__gt=now)
+
+    def void(self, now: datetime) -> int:
+        """Use up these tokens at ``now`` without acting on them; return how many worked."""
+        return self.filter(used_at=None).update(used_at=now)
+
+    def holding(self, email: str, now: datetime) -> MailTokenQuerySet:
+        """Live "this wasn't me" tokens that would give ``email`` back to its old owner: while
+        one works, nobody else may take that address."""
+        return self.usable(now).filter(purpose=MailToken.Purpose.REVERT, email=email)
+
+
+class MailToken(models.Model):
+    """A one-time token sent by mail: only its SHA-256 digest is kept, never the token.
+
+    ``email`` is the address it was sent to (a reset, a verification), or for a revert the
+    old address it gives back. ``password_stamp`` binds a reset to the password the user had
+    when it was asked for: once the password changes, by any path, the reset no longer works.
+    ``used_at`` is set when it is used, or when something voids it (a newer reset, a revert).
+    """
+
+    class Purpose(models.TextChoices):
+        RESET = "reset", "password reset"
+        VERIFY = "verify", "e-mail verification"
+        REVERT = "revert", "e-mail change revert"
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="mail_tokens")
+    purpose = models.CharField(max_length=8, choices=Purpose.choices)
+    email = models.EmailField(max_length=254)
+    password_stamp = models.CharField(max_length=64, blank=True, default="", editable=False)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MailTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The user's tokens of one kind, voided together.
+            models.Index(fields=["user", "purpose"], name="mailtoken_user_purpose"),
+            # Is an address held by a revert?
+            models.Index(fields=["email"], name="mailtoken_email"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_purpose_display()} token {self.pk} of user {self.user_id}"

@@ -11,11 +11,18 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 
 from app.accounts import serializers
 from app.accounts.errors import (
+    EmailAlreadyVerified,
     EmailChangeThrottled,
+    EmailNotVerified,
     EmailTaken,
     InvalidAccessToken,
     InvalidCredentials,
+    InvalidResetToken,
+    InvalidRevertToken,
+    InvalidVerificationToken,
     LoginThrottled,
+    MailThrottled,
+    PasswordRejected,
     ReauthenticationRequired,
     RefreshTokenExpired,
     RegistrationThrottled,
@@ -128,6 +135,11 @@ LOGIN = extend_schema(
         200: serializers.TokenPairSerializer,
         400: validation_error("password", "required", "This field is required."),
         401: error("Wrong e-mail or password, or an inactive account.", InvalidCredentials),
+        403: error(
+            "The right password for an unverified e-mail, when the stage requires verified "
+            "addresses (`REQUIRE_VERIFIED_EMAIL`).",
+            EmailNotVerified,
+        ),
         429: LOGIN_LIMITS,
     },
     examples=[
@@ -184,7 +196,11 @@ ME_UPDATE_DESCRIPTION = (
     "window (10 minutes by default; right after a login it is), or `current_password` in the "
     "same body; otherwise 401 `insufficient_user_authentication` with `WWW-Authenticate: "
     'Bearer error="insufficient_user_authentication", max_age=...` (RFC 9470). E-mail '
-    "changes are throttled per user and per address. A username needs none of it."
+    "changes are throttled per user and per address. A username needs none of it. The old "
+    "address is mailed a notice with a link that undoes the change, and the new one a "
+    "verification link. Where the stage waits for the new address's verification "
+    "(`EMAIL_CHANGE_POLICY=confirm`), the e-mail stays as it was and the answer adds "
+    "`pending_email`, the login once its link is followed."
 )
 ME_UPDATE_RESPONSES = {
     200: serializers.ProfileSerializer,
@@ -210,6 +226,15 @@ ME_UPDATE = extend_schema(
             {"email": "newuser@example.com", "current_password": EXAMPLE_PASSWORD},
         ),
         PROFILE_EXAMPLE,
+        answered(
+            "pending (EMAIL_CHANGE_POLICY=confirm)",
+            {
+                "id": 1,
+                "username": "John Smith",
+                "email": EXAMPLE_EMAIL,
+                "pending_email": "newuser@example.com",
+            },
+        ),
     ],
 )
 
@@ -291,6 +316,162 @@ PASSWORD_CHANGE = extend_schema(
     ],
 )
 
+EXAMPLE_MAIL_TOKEN = "Jx3kQb0t2mV9wYp4sLr8uEc6nHa1dZf5gTi7oKq0-_A"
+MAIL_TOKEN_EXAMPLE = {"token": EXAMPLE_MAIL_TOKEN}
+MAIL_LIMITS = error(
+    "Too many messages asked for this e-mail or from this address (with `Retry-After`).",
+    MailThrottled,
+)
+
+ME_EMAIL = extend_schema(
+    operation_id="me_email",
+    summary="Read your e-mail's verification state",
+    responses={200: serializers.EmailStatusSerializer, 401: UNAUTHORIZED},
+    examples=[
+        answered(
+            "unverified",
+            {
+                "email": EXAMPLE_EMAIL,
+                "email_verified": False,
+                "email_verified_at": None,
+                "pending_email": "",
+            },
+        )
+    ],
+)
+PASSWORD_RESET = extend_schema(
+    operation_id="password_reset",
+    summary="Ask for a password reset link by mail",
+    description=(
+        "The same answer whether the address has an account, none, or an inactive one; the "
+        "message goes out after the response. Its link opens `/password/reset/?token=...`, "
+        "valid once, for an hour by default, and void once the password changes or a newer "
+        "reset is asked for."
+    ),
+    request=serializers.PasswordResetSerializer,
+    responses={
+        202: serializers.DetailSerializer,
+        400: validation_error("email", "invalid", "Enter a valid email address."),
+        429: MAIL_LIMITS,
+    },
+    examples=[
+        sent("reset", {"email": EXAMPLE_EMAIL}),
+        answered(
+            "asked",
+            {
+                "detail": "If an account has this address, a link to choose a new password "
+                "is on its way to it."
+            },
+        ),
+    ],
+)
+PASSWORD_RESET_CONFIRM = extend_schema(
+    operation_id="password_reset_confirm",
+    summary="Set a new password with a reset link's token: every session ends",
+    description=(
+        "Logs in: the answer is a pair for a new session. The address the link went to is "
+        "verified and its failed-login lock lifted. A rejected password leaves the token "
+        "usable."
+    ),
+    request=serializers.PasswordResetConfirmSerializer,
+    responses={
+        200: serializers.TokenPairSerializer,
+        400: OpenApiResponse(
+            ErrorSerializer,
+            description="A token unknown, used, expired or superseded; or a rejected password.",
+            examples=[
+                OpenApiExample(
+                    InvalidResetToken.code,
+                    value={
+                        "code": InvalidResetToken.code,
+                        "detail": InvalidResetToken.default_message,
+                    },
+                ),
+                OpenApiExample(
+                    PasswordRejected.code,
+                    value={
+                        "code": "invalid",
+                        "detail": "The request is invalid; see fields.",
+                        "fields": {
+                            PasswordRejected.field: [
+                                {
+                                    "code": PasswordRejected.code,
+                                    "message": "This password is too common.",
+                                }
+                            ]
+                        },
+                    },
+                ),
+            ],
+        ),
+    },
+    examples=[
+        sent("confirm", {"token": EXAMPLE_MAIL_TOKEN, "new_password": "another-long-phrase"}),
+        TOKENS_EXAMPLE,
+    ],
+)
+EMAIL_VERIFY = extend_schema(
+    operation_id="email_verify",
+    summary="Confirm an e-mail address with a verification link's token",
+    description=(
+        "A pending e-mail (`EMAIL_CHANGE_POLICY=confirm`) becomes the login, and its old "
+        "address is mailed a notice with a link that undoes the change."
+    ),
+    request=serializers.MailTokenSerializer,
+    responses={
+        200: serializers.EmailVerifiedSerializer,
+        400: error(
+            "A token unknown, used, expired, superseded, or for an address the account no "
+            "longer has.",
+            InvalidVerificationToken,
+        ),
+    },
+    examples=[
+        sent("verify", MAIL_TOKEN_EXAMPLE),
+        answered("verified", {"detail": "Address confirmed.", "email": EXAMPLE_EMAIL}),
+    ],
+)
+EMAIL_VERIFY_RESEND = extend_schema(
+    operation_id="email_verify_resend",
+    summary="Mail your unverified or pending address a new verification link",
+    request=None,
+    responses={
+        202: serializers.DetailSerializer,
+        400: error(
+            "Nothing to verify: the address is verified, none pending.", EmailAlreadyVerified
+        ),
+        401: SESSION_ENDED,
+        429: MAIL_LIMITS,
+    },
+    examples=[
+        answered("sent", {"detail": "A new verification link is on its way to your address."})
+    ],
+)
+EMAIL_REVERT = extend_schema(
+    operation_id="email_revert",
+    summary="Undo an e-mail change with the old address's link (\"this wasn't me\")",
+    description=(
+        "The old address is the login again, verified; every session ends; the password no "
+        "longer logs in, and the old address is mailed a reset link. The link works once, "
+        "for 7 days by default."
+    ),
+    request=serializers.MailTokenSerializer,
+    responses={
+        200: serializers.DetailSerializer,
+        400: error("A token unknown, used or expired.", InvalidRevertToken),
+    },
+    examples=[
+        sent("revert", MAIL_TOKEN_EXAMPLE),
+        answered(
+            "reverted",
+            {
+                "detail": "The old address is back and every session has ended. A link to "
+                "choose a new password is on its way to it."
+            },
+        ),
+    ],
+)
+
 
 def _describe(view: str, **methods) -> None:
     """Register how the view class at dotted path ``view`` is described, method by method."""
@@ -323,3 +504,9 @@ _describe("app.accounts.views.LogoutAllView", post=LOGOUT_ALL)
 _describe("app.accounts.views.SessionsView", get=SESSIONS)
 _describe("app.accounts.views.SessionView", delete=SESSION_END)
 _describe("app.accounts.views.PasswordView", post=PASSWORD_CHANGE)
+_describe("app.accounts.views.MeEmailView", get=ME_EMAIL)
+_describe("app.accounts.views.PasswordResetView", post=PASSWORD_RESET)
+_describe("app.accounts.views.PasswordResetConfirmView", post=PASSWORD_RESET_CONFIRM)
+_describe("app.accounts.views.EmailVerifyView", post=EMAIL_VERIFY)
+_describe("app.accounts.views.EmailVerifyResendView", post=EMAIL_VERIFY_RESEND)
+_describe("app.accounts.views.EmailRevertView", post=EMAIL_REVERT)

@@ -23,6 +23,16 @@ def get_profile(*, user_id: int) -> User:
         raise UserGone() from None
 
 
+def get_email_status(*, user_id: int) -> User:
+    """The active user's e-mail and its verification state, in one query."""
+    try:
+        return User.objects.only("email", "email_verified_at", "pending_email").get(
+            pk=user_id, is_active=True
+        )
+    except User.DoesNotExist:
+        raise UserGone() from None
+
+
 def live_session(*, user_id: int, session_id: str | None, now: datetime) -> Session:
     """The caller's session, in one query: not ended, not past its end, its user active and on
     the password it started under; ``SessionEnded`` otherwise (an access token outlives its

@@ -118,6 +118,59 @@ class PasswordChangeSerializer(serializers.Serializer):
     new_password = _password_field(min_length=8)
 
 
+class PasswordResetSerializer(serializers.Serializer):
+    email = EmailAddressField(max_length=254)
+
+
+class MailTokenField(StrictCharField):
+    """A token from a link we mailed: any string here, the service tells a wrong one."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=128, help_text="The token from the link we mailed.", **kwargs)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    token = MailTokenField()
+    # Django's validators judge it in the service, against the user's own attributes.
+    new_password = _password_field(min_length=8)
+
+
+class MailTokenSerializer(serializers.Serializer):
+    token = MailTokenField()
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What happened, for people.")
+
+
+class EmailVerifiedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    email = serializers.EmailField(help_text="The address now verified.")
+
+
+class EmailStatusSerializer(serializers.ModelSerializer):
+    """The verification state of the caller's e-mail."""
+
+    email_verified = serializers.SerializerMethodField(
+        help_text="Whether the owner of the e-mail followed a link sent to it."
+    )
+
+    class Meta:
+        model = User
+        fields = ["email", "email_verified", "email_verified_at", "pending_email"]
+        extra_kwargs = {
+            "pending_email": {
+                "help_text": (
+                    "A new e-mail waiting for its verification link (EMAIL_CHANGE_POLICY="
+                    "confirm); not a login until then. Empty when none."
+                )
+            }
+        }
+
+    def get_email_verified(self, user) -> bool:
+        return user.email_verified_at is not None
+
+
 class SessionSerializer(serializers.ModelSerializer):
     """A session as its user sees it: never a token or a digest."""
 
@@ -151,6 +204,19 @@ class ProfileSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "username", "email"]
+
+
+class PendingProfileSerializer(serializers.ModelSerializer):
+    """The profile after a change that waits for the new address's verification."""
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "pending_email"]
+        extra_kwargs = {
+            "pending_email": {
+                "help_text": "The new e-mail: it becomes the login once its link is followed."
+            }
+        }
 
 
 class TokenPairSerializer(serializers.Serializer):

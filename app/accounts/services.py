@@ -1,5 +1,5 @@
-"""Every write of the accounts app: register, login, rotate, end sessions, profiles, purging;
-reads live in ``selectors``.
+"""Every write of the accounts app: register, login, rotate, end sessions, profiles, password
+resets, e-mail verification and its revert, purging; reads live in ``selectors``.
 
 Keyword-only arguments, one transaction per operation, domain errors out. Time comes in as
 ``now=`` wherever expiry is decided; lifetimes are read from constance at call time.
@@ -21,12 +21,18 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from app.accounts import selectors, sql, throttling, tokens
+from app import tasks
+from app.accounts import recovery, selectors, sql, throttling, tokens
 from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.errors import (
+    EmailAlreadyVerified,
+    EmailNotVerified,
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
+    InvalidResetToken,
+    InvalidRevertToken,
+    InvalidVerificationToken,
     PasswordRejected,
     PasswordUnchanged,
     ReauthenticationRequired,
@@ -38,7 +44,7 @@ from app.accounts.errors import (
     WrongPassword,
 )
 from app.accounts.lifetimes import Lifetimes, lifetimes, lifetimes_of, with_lifetimes
-from app.accounts.models import RefreshToken, Session, User
+from app.accounts.models import MailToken, RefreshToken, Session, User
 
 USER_AGENT_MAX_LENGTH = Session._meta.get_field("user_agent").max_length
 
@@ -50,16 +56,28 @@ class TokenPair:
 
 
 def register(
-    *, email: str, password: str, address: str | None = None, now: datetime | None = None
+    *,
+    email: str,
+    password: str,
+    address: str | None = None,
+    base_url: str = "",
+    now: datetime | None = None,
 ) -> User:
-    """Create an active user (throttled per address); ``EmailTaken`` if the e-mail is in use."""
-    throttling.count_registration(address=address, now=now or timezone.now())
+    """Create an active user (throttled per address) and mail its address a verification link
+    (its pages under ``base_url``); ``EmailTaken`` if the e-mail is in use or held for a
+    revert."""
+    now = now or timezone.now()
+    throttling.count_registration(address=address, now=now)
+    if MailToken.objects.holding(email, now).exists():
+        raise EmailTaken()
     try:
         with transaction.atomic():
-            return User.objects.create_user(email=email, password=password)
+            user = User.objects.create_user(email=email, password=password)
     except IntegrityError:
         # The unique index on the canonical e-mail decides, even between simultaneous requests.
         raise EmailTaken() from None
+    tasks.defer(recovery.send_verification, user_id=user.pk, base_url=base_url)
+    return user
 
 
 def login(
@@ -76,16 +94,13 @@ def login(
     user, attempt = _check_credentials(email=email, password=password, address=address, now=now)
     if user is None:
         raise InvalidCredentials()
+    if settings.REQUIRE_VERIFIED_EMAIL and user.email_verified_at is None:
+        # The password was checked, as on a wrong password's path, and was right.
+        attempt.succeeded()
+        raise EmailNotVerified()
     limits = lifetimes_of(user)
-    session = Session(
-        user_id=user.pk,
-        created_at=now,
-        last_used_at=now,
-        authenticated_at=now,
-        expires_at=now + limits.session,
-        user_agent=_printable(user_agent),
-        ip_address=_ip_or_none(address),
-        password_stamp=tokens.password_stamp(user.password),
+    session = _new_session(
+        user=user, limits=limits, address=address, user_agent=user_agent, now=now
     )
     refresh_token, token = _new_refresh_token(session=session, limits=limits, now=now)
     started = sql.start_session(
@@ -368,6 +383,7 @@ def update_profile(
     email: str | None = None,
     current_password: str | None = None,
     address: str | None = None,
+    base_url: str = "",
     now: datetime | None = None,
 ) -> User:
     """Change the display name and/or the e-mail; ``EmailTaken`` if another user has it.
@@ -376,6 +392,10 @@ def update_profile(
     the re-authentication window (``authenticated_at``, the token's ``auth_time``) or the
     right ``current_password`` in the same request (RFC 9470 step-up); e-mail changes are
     throttled per user and per address. A display name needs none of it.
+
+    A new e-mail applies at once and is unverified until its link is followed, while the old
+    address is told, with a link that undoes the change (``EMAIL_CHANGE_POLICY=immediate``);
+    or it waits as ``pending_email`` for that link (``confirm``).
     """
     now = now or timezone.now()
     reauthenticated = False
@@ -396,13 +416,15 @@ def update_profile(
                 raise ReauthenticationRequired(max_age=int(window.total_seconds()))
         # Counted once the change is allowed: a refused one spends nothing of the budget.
         throttling.count_email_change(user_id=user_id, address=address, now=now)
-    changes = {"username": username, "email": email}
-    changes = {field: value for field, value in changes.items() if value is not None}
+        if email != owner.email and MailToken.objects.holding(email, now).exists():
+            raise EmailTaken()
+    changes: dict[str, object] = {"username": username}
+    old_email = None
     try:
         with transaction.atomic():
             user = (
                 User.objects.select_for_update()
-                .only("id", "username", "email", "password")
+                .only("id", "username", "email", "password", "email_verified_at", "pending_email")
                 .filter(pk=user_id, is_active=True)
                 .first()
             )
@@ -411,6 +433,10 @@ def update_profile(
             if email is not None:
                 # Again under the locks: a session ended since the first check changes nothing.
                 _locked_live_session(user=user, session_id=session_id, now=now)
+                changes.update(_email_changes(user=user, email=email))
+                if "email" in changes:
+                    old_email = user.email
+            changes = {field: value for field, value in changes.items() if value is not None}
             for field, value in changes.items():
                 setattr(user, field, value)
             if changes:
@@ -419,7 +445,179 @@ def update_profile(
                 Session.objects.filter(pk=session_id).update(authenticated_at=now)
     except IntegrityError:
         raise EmailTaken() from None
+    if old_email is not None:
+        tasks.defer(
+            recovery.send_email_change_notice,
+            user_id=user_id,
+            old_email=old_email,
+            base_url=base_url,
+        )
+    if changes.get("pending_email") or "email" in changes:
+        tasks.defer(recovery.send_verification, user_id=user_id, base_url=base_url)
     return user
+
+
+def _email_changes(*, user: User, email: str) -> dict[str, object]:
+    """What asking for ``email`` changes on ``user`` under the e-mail change policy."""
+    if email == user.email:
+        # Back to the current address: whatever was pending is dropped.
+        return {"pending_email": ""} if user.pending_email else {}
+    if settings.EMAIL_CHANGE_POLICY == "confirm":
+        if User.objects.filter(email=email).exists():
+            raise EmailTaken()
+        return {"pending_email": email}
+    return {"email": email, "email_verified_at": None, "pending_email": ""}
+
+
+def request_password_reset(
+    *, email: str, address: str | None = None, base_url: str = "", now: datetime | None = None
+) -> None:
+    """Count the request (per e-mail and per address) and mail a reset link after the
+    response, if ``email`` is an active account's: the caller cannot tell which."""
+    now = now or timezone.now()
+    throttling.count_mail(email=email, address=address, now=now)
+    tasks.defer(recovery.send_password_reset, email=email, base_url=base_url)
+
+
+def send_password_resets(*, user_ids: Iterable[int], base_url: str = "") -> int:
+    """Mail a reset link to each active user of ``user_ids`` (staff, unthrottled); return how
+    many were sent."""
+    emails = list(
+        User.objects.filter(pk__in=list(user_ids), is_active=True).values_list("email", flat=True)
+    )
+    for email in emails:
+        tasks.defer(recovery.send_password_reset, email=email, base_url=base_url)
+    return len(emails)
+
+
+def confirm_password_reset(
+    *,
+    token: str,
+    new_password: str,
+    address: str | None = None,
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> TokenPair:
+    """Set a new password with a reset token, once, and start a new session: every other
+    session ends (bound to the old password), the address the link went to is verified, and
+    the e-mail's failed-login lock is lifted (the owner proved the address).
+
+    ``InvalidResetToken`` for a token unknown, used, expired, superseded by a newer reset or
+    issued before the password last changed; ``PasswordRejected`` leaves the token usable.
+    """
+    now = now or timezone.now()
+    row = recovery.find(token=token, purpose=MailToken.Purpose.RESET)
+    user = row and User.objects.filter(pk=row.user_id, is_active=True).first()
+    if user is None:
+        raise InvalidResetToken()
+    try:
+        password_validation.validate_password(new_password, user=user)
+    except DjangoValidationError as error:
+        raise PasswordRejected(" ".join(error.messages)) from None
+    limits = lifetimes()
+    with transaction.atomic():
+        # Lock order: the user's row, then the token's compare-and-set, then the sessions.
+        user = User.objects.select_for_update().filter(pk=row.user_id, is_active=True).first()
+        if user is None or not recovery.claim(row=row, user=user, now=now):
+            raise InvalidResetToken()
+        user.set_password(new_password)
+        fields = ["password"]
+        if user.email == row.email and user.email_verified_at is None:
+            user.email_verified_at = now
+            fields.append("email_verified_at")
+        user.save(update_fields=fields)
+        Session.objects.filter(user_id=user.pk).end(now)
+        throttling.lift_email(email=user.email)
+        session = _new_session(
+            user=user, limits=limits, address=address, user_agent=user_agent, now=now
+        )
+        session.save(force_insert=True)
+        return _issue_pair(session=session, limits=limits, now=now)
+
+
+def request_verification(
+    *,
+    user_id: int,
+    session_id: str | None,
+    address: str | None = None,
+    base_url: str = "",
+    now: datetime | None = None,
+) -> None:
+    """Mail the caller's unverified (or pending) address a new verification link, throttled
+    as any message; ``EmailAlreadyVerified`` when there is nothing to verify."""
+    now = now or timezone.now()
+    session = selectors.live_session(user_id=user_id, session_id=session_id, now=now)
+    user = session.user
+    if not user.pending_email and user.email_verified_at is not None:
+        raise EmailAlreadyVerified()
+    throttling.count_mail(email=user.pending_email or user.email, address=address, now=now)
+    tasks.defer(recovery.send_verification, user_id=user_id, base_url=base_url)
+
+
+def verify_email(*, token: str, base_url: str = "", now: datetime | None = None) -> User:
+    """Follow a verification link once: the address it went to is verified, and a pending
+    e-mail (``EMAIL_CHANGE_POLICY=confirm``) becomes the login, its old address told as for
+    an immediate change. ``InvalidVerificationToken`` for a token unknown, used, expired,
+    superseded, or for an address the user no longer has."""
+    now = now or timezone.now()
+    row = recovery.find(token=token, purpose=MailToken.Purpose.VERIFY)
+    if row is None:
+        raise InvalidVerificationToken()
+    old_email = None
+    try:
+        with transaction.atomic():
+            user = User.objects.select_for_update().filter(pk=row.user_id, is_active=True).first()
+            if user is None or row.email not in {user.email, user.pending_email}:
+                raise InvalidVerificationToken()
+            if not recovery.claim(row=row, user=user, now=now):
+                raise InvalidVerificationToken()
+            fields = ["email_verified_at"]
+            if row.email == user.pending_email:
+                old_email = user.email
+                user.email, user.pending_email = row.email, ""
+                fields += ["email", "pending_email"]
+            user.email_verified_at = now
+            user.save(update_fields=fields)
+    except IntegrityError:
+        # Another account took the pending address meanwhile: the unique index decides.
+        raise EmailTaken() from None
+    if old_email is not None:
+        tasks.defer(
+            recovery.send_email_change_notice,
+            user_id=user.pk,
+            old_email=old_email,
+            base_url=base_url,
+        )
+    return user
+
+
+def revert_email_change(*, token: str, base_url: str = "", now: datetime | None = None) -> None:
+    """Undo an e-mail change with the link its old address got ("this wasn't me"), once: the
+    old address is the login again and verified, every session ends, the password can no
+    longer log in (whoever changed the e-mail may know it), and the old address is mailed a
+    reset link. Links from later changes and every pending reset or verification are void.
+    """
+    now = now or timezone.now()
+    row = recovery.find(token=token, purpose=MailToken.Purpose.REVERT)
+    if row is None:
+        raise InvalidRevertToken()
+    try:
+        with transaction.atomic():
+            user = User.objects.select_for_update().filter(pk=row.user_id, is_active=True).first()
+            if user is None or not recovery.claim(row=row, user=user, now=now):
+                raise InvalidRevertToken()
+            user.email, user.pending_email, user.email_verified_at = row.email, "", now
+            user.set_unusable_password()
+            user.save(update_fields=["email", "pending_email", "email_verified_at", "password"])
+            Session.objects.filter(user_id=user.pk).end(now)
+            tokens_of_user = MailToken.objects.filter(user_id=user.pk)
+            tokens_of_user.exclude(purpose=MailToken.Purpose.REVERT).void(now)
+            tokens_of_user.filter(
+                purpose=MailToken.Purpose.REVERT, created_at__gt=row.created_at
+            ).void(now)
+    except IntegrityError:
+        raise EmailTaken() from None
+    tasks.defer(recovery.send_password_reset, email=row.email, base_url=base_url)
 
 
 def _locked_user(user_id: int, *, password: str | None = None) -> User:
@@ -462,8 +660,8 @@ def lift_login_locks(*, emails: Iterable[str]) -> int:
 
 def purge(*, now: datetime | None = None) -> dict[str, int]:
     """Delete what can no longer be shown or counted: expired refresh tokens, sessions left
-    with no token, ended throttle windows, seals past the reuse interval. Used tokens stay until
-    they expire (reuse detection).
+    with no token, expired mail tokens, ended throttle windows, seals past the reuse interval.
+    Used tokens stay until they expire (reuse detection).
     """
     now = now or timezone.now()
     # Each in a transaction of its own: deleting tokens and then sessions in one would take
@@ -472,6 +670,8 @@ def purge(*, now: datetime | None = None) -> dict[str, int]:
         tokens_deleted, _ = RefreshToken.objects.filter(expires_at__lte=now).delete()
     with transaction.atomic():
         sessions_deleted, _ = Session.objects.filter(tokens=None).delete()
+    with transaction.atomic():
+        mail_tokens_deleted, _ = MailToken.objects.filter(expires_at__lte=now).delete()
     with transaction.atomic():
         counters_deleted = throttling.purge(now=now)
         # A seal outlives its use only until no retry may open it.
@@ -483,9 +683,26 @@ def purge(*, now: datetime | None = None) -> dict[str, int]:
     return {
         "refresh_tokens": tokens_deleted,
         "sessions": sessions_deleted,
+        "mail_tokens": mail_tokens_deleted,
         "attempt_counters": counters_deleted,
         "successor_seals": seals_erased,
     }
+
+
+def _new_session(
+    *, user: User, limits: Lifetimes, address: str | None, user_agent: str, now: datetime
+) -> Session:
+    """A session of ``user`` starting with a password check at ``now``, not yet saved."""
+    return Session(
+        user_id=user.pk,
+        created_at=now,
+        last_used_at=now,
+        authenticated_at=now,
+        expires_at=now + limits.session,
+        user_agent=_printable(user_agent),
+        ip_address=_ip_or_none(address),
+        password_stamp=tokens.password_stamp(user.password),
+    )
 
 
 def _issue_pair(*, session: Session, limits: Lifetimes, now: datetime) -> TokenPair:

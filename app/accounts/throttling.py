@@ -31,6 +31,7 @@ from app.accounts import sql
 from app.accounts.errors import (
     EmailChangeThrottled,
     LoginThrottled,
+    MailThrottled,
     RegistrationThrottled,
     TooManyLogins,
 )
@@ -146,6 +147,20 @@ def count_email_change(*, user_id: int, address: str | None, now: datetime) -> N
     _, over, retry_after = _count(counted, now=now)
     if over:
         raise EmailChangeThrottled(retry_after=retry_after)
+
+
+def count_mail(*, email: str, address: str | None, now: datetime) -> None:
+    """Count one message asked for ``email`` (canonical form, registered or not) from
+    ``address``; ``MailThrottled`` past a limit, whatever the address's account."""
+    limits = settings.MAIL_THROTTLE
+    window_seconds = limits["window_seconds"]
+    counted = [
+        Limit("mail-email", (email,), limits["per_email"], window_seconds),
+        Limit("mail-address", (client_subject(address),), limits["per_address"], window_seconds),
+    ]
+    _, over, retry_after = _count(counted, now=now)
+    if over:
+        raise MailThrottled(retry_after=retry_after)
 
 
 def give_back(keys: tuple[str, ...]) -> None:

@@ -1,6 +1,6 @@
-"""Access tokens (HS256 JWTs) and refresh tokens (UUID4s): claims in, strings out, and back;
-the digests that stand for them in the database (refresh tokens, sealed successors, the
-password a session started under).
+"""Access tokens (HS256 JWTs), refresh tokens (UUID4s) and the one-time tokens sent by mail:
+claims in, strings out, and back; the digests that stand for them in the database (refresh
+tokens, mail tokens, sealed successors, the password a session started under).
 
 Pure: no model, no request and no database. Keys and leeway come from Django settings,
 lifetimes and times from the caller.
@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -195,6 +197,28 @@ def canonical_refresh_token(value: str) -> str:
 def refresh_token_digest(token: str) -> str:
     """Return the SHA-256 hex digest under which a refresh token is stored and looked up."""
     return hashlib.sha256(canonical_refresh_token(token).encode()).hexdigest()
+
+
+# 32 random bytes (256 bits) as URL-safe base64 without padding (RFC 4648 section 5).
+MAIL_TOKEN_BYTES = 32
+_MAIL_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+class InvalidMailTokenFormat(ValueError):
+    """The value handed in as a mail token cannot be one."""
+
+
+def new_mail_token() -> str:
+    """A fresh token for a link sent by mail: 256 random bits, URL-safe, 43 characters."""
+    return secrets.token_urlsafe(MAIL_TOKEN_BYTES)
+
+
+def mail_token_digest(token: str) -> str:
+    """The SHA-256 hex digest under which a mail token is stored and looked up; a value that
+    cannot be a token raises ``InvalidMailTokenFormat``."""
+    if not isinstance(token, str) or not _MAIL_TOKEN_PATTERN.fullmatch(token):
+        raise InvalidMailTokenFormat("Must be a token from a link we sent.")
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def seal_successor(*, presented: str, successor: str) -> str:

@@ -11,6 +11,16 @@ urlpatterns = [
     path("logout/all/", views.LogoutAllView.as_view(), name="logout-all"),
     path("me/", views.MeView.as_view(), name="me"),
     path("me/password/", views.PasswordView.as_view(), name="password"),
+    path("me/email/", views.MeEmailView.as_view(), name="me-email"),
+    path("password/reset/", views.PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "password/reset/confirm/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path("email/verify/", views.EmailVerifyView.as_view(), name="email-verify"),
+    path("email/verify/resend/", views.EmailVerifyResendView.as_view(), name="email-verify-resend"),
+    path("email/revert/", views.EmailRevertView.as_view(), name="email-revert"),
     path("sessions/", views.SessionsView.as_view(), name="sessions"),
     path("sessions/<uuid:session_id>/", views.SessionView.as_view(), name="session"),
 ]

@@ -6,6 +6,7 @@ Endpoints need a bearer token (the project's DRF defaults) unless they are a ``P
 Their OpenAPI descriptions live in ``schema.py``, loaded only when the docs are asked for.
 """
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -26,6 +27,24 @@ def client_address(request) -> str | None:
 def user_agent(request) -> str:
     """The ``User-Agent`` header, for the session's record."""
     return request.META.get("HTTP_USER_AGENT", "")
+
+
+def links_base(request) -> str:
+    """Where the links of messages point: ``PUBLIC_BASE_URL``, or else this request's origin
+    and prefix (API Gateway's stage), as the front door's own links (a host Django allows)."""
+    return settings.PUBLIC_BASE_URL or request.build_absolute_uri(reverse("front-door")).rstrip("/")
+
+
+# The answers of the endpoints that mail a link, each said once.
+RESET_REQUESTED = (
+    "If an account has this address, a link to choose a new password is on its way to it."
+)
+VERIFICATION_SENT = "A new verification link is on its way to your address."
+EMAIL_VERIFIED = "Address confirmed."
+EMAIL_REVERTED = (
+    "The old address is back and every session has ended. A link to choose a new password is "
+    "on its way to it."
+)
 
 
 class PublicAPIView(APIView):
@@ -62,6 +81,12 @@ class APIRootView(PublicAPIView):
             "me",
             "password",
             "sessions",
+            "me-email",
+            "password-reset",
+            "password-reset-confirm",
+            "email-verify",
+            "email-verify-resend",
+            "email-revert",
         ]
         return Response({name: reverse(name, request=request) for name in names})
 
@@ -70,7 +95,11 @@ class RegisterView(PublicAPIView):
     def post(self, request):
         incoming = serializers.RegisterSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        user = services.register(**incoming.validated_data, address=client_address(request))
+        user = services.register(
+            **incoming.validated_data,
+            address=client_address(request),
+            base_url=links_base(request),
+        )
         return Response(
             serializers.RegisteredUserSerializer(user).data, status=status.HTTP_201_CREATED
         )
@@ -166,8 +195,71 @@ class MeView(APIView):
             session_id=request.user.session_id,
             authenticated_at=request.user.claims.authenticated_at,
             address=client_address(request),
+            base_url=links_base(request),
         )
-        return Response(serializers.ProfileSerializer(user).data)
+        # A change that waits for its verification says so in a field of its own.
+        shown = serializers.PendingProfileSerializer if user.pending_email else None
+        return Response((shown or serializers.ProfileSerializer)(user).data)
 
     def patch(self, request):
         return self.put(request)
+
+
+class MeEmailView(APIView):
+    def get(self, request):
+        user = selectors.get_email_status(user_id=request.user.id)
+        return Response(serializers.EmailStatusSerializer(user).data)
+
+
+class PasswordResetView(PublicAPIView):
+    def post(self, request):
+        incoming = serializers.PasswordResetSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        services.request_password_reset(
+            **incoming.validated_data,
+            address=client_address(request),
+            base_url=links_base(request),
+        )
+        body = serializers.DetailSerializer({"detail": RESET_REQUESTED}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmView(PublicAPIView):
+    def post(self, request):
+        incoming = serializers.PasswordResetConfirmSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        pair = services.confirm_password_reset(
+            **incoming.validated_data,
+            address=client_address(request),
+            user_agent=user_agent(request),
+        )
+        return Response(serializers.TokenPairSerializer(pair).data)
+
+
+class EmailVerifyView(PublicAPIView):
+    def post(self, request):
+        incoming = serializers.MailTokenSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        user = services.verify_email(**incoming.validated_data, base_url=links_base(request))
+        body = {"detail": EMAIL_VERIFIED, "email": user.email}
+        return Response(serializers.EmailVerifiedSerializer(body).data)
+
+
+class EmailVerifyResendView(APIView):
+    def post(self, request):
+        services.request_verification(
+            user_id=request.user.id,
+            session_id=request.user.session_id,
+            address=client_address(request),
+            base_url=links_base(request),
+        )
+        body = serializers.DetailSerializer({"detail": VERIFICATION_SENT}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class EmailRevertView(PublicAPIView):
+    def post(self, request):
+        incoming = serializers.MailTokenSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        services.revert_email_change(**incoming.validated_data, base_url=links_base(request))
+        return Response(serializers.DetailSerializer({"detail": EMAIL_REVERTED}).data)

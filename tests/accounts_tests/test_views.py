@@ -516,8 +516,12 @@ class MalformedRequestTests(ApiTestCase):
 
     def test_the_api_root_lists_every_endpoint(self):
         response = self.client.get(reverse("api-root"), HTTP_ACCEPT="application/json")
-        names = ["register", "login", "refresh", "logout", "logout-all", "me", "password"]
-        expected = {name: f"http://testserver{reverse(name)}" for name in [*names, "sessions"]}
+        names = [
+            *("register", "login", "refresh", "logout", "logout-all", "me", "password"),
+            *("sessions", "me-email", "password-reset", "password-reset-confirm"),
+            *("email-verify", "email-verify-resend", "email-revert"),
+        ]
+        expected = {name: f"http://testserver{reverse(name)}" for name in names}
         self.assertEqual(response.json(), expected)
 
 

@@ -1,0 +1,133 @@
+"""The links sent by mail (password reset, e-mail verification, "this wasn't me"): issuing
+their one-time tokens, claiming one once, and the deferred tasks that mail them.
+
+A task runs after the response (``app.tasks.defer``): it looks the user up, issues the token
+and sends the message there, so the request that asked for it does the same work whether the
+address has an account or not, and the token exists only in the message and as a digest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from constance import config
+from django.db import transaction
+from django.utils import timezone
+
+from app.accounts import mail, tokens
+from app.accounts.lifetimes import bounded
+from app.accounts.models import MailToken, User
+
+Purpose = MailToken.Purpose
+
+# Each purpose's live setting (constance) and the name of its bounds.
+_LIFETIMES = {
+    Purpose.RESET: ("PASSWORD_RESET_LIFETIME", "password_reset"),
+    Purpose.VERIFY: ("EMAIL_VERIFICATION_LIFETIME", "email_verification"),
+    Purpose.REVERT: ("EMAIL_REVERT_LIFETIME", "email_revert"),
+}
+
+
+def lifetime(purpose: str) -> timedelta:
+    """How long a token of ``purpose`` issued now works (constance, read now, bounded)."""
+    key, bounds = _LIFETIMES[purpose]
+    return bounded(getattr(config, key), bounds)
+
+
+def issue(*, user: User, purpose: str, email: str, now: datetime) -> str:
+    """Create a token of ``purpose`` for ``user`` sent to (or giving back) ``email``; return it.
+
+    A newer reset or verification supersedes the user's earlier ones; reverts do not (each
+    change's old address keeps its own way back). A reset is bound to the current password.
+    """
+    if purpose != Purpose.REVERT:
+        MailToken.objects.filter(user_id=user.pk, purpose=purpose).void(now)
+    token = tokens.new_mail_token()
+    MailToken.objects.create(
+        digest=tokens.mail_token_digest(token),
+        user_id=user.pk,
+        purpose=purpose,
+        email=email,
+        password_stamp=tokens.password_stamp(user.password) if purpose == Purpose.RESET else "",
+        created_at=now,
+        expires_at=now + lifetime(purpose),
+    )
+    return token
+
+
+def find(*, token: str, purpose: str) -> MailToken | None:
+    """The row of ``token`` if it is a token of ``purpose`` (used or not), else ``None``."""
+    try:
+        digest = tokens.mail_token_digest(token)
+    except tokens.InvalidMailTokenFormat:
+        return None
+    return MailToken.objects.filter(digest=digest, purpose=purpose).first()
+
+
+def claim(*, row: MailToken, user: User, now: datetime) -> bool:
+    """Use ``row`` up at ``now`` if it still works: unused, not expired, and for a reset still
+    on ``user``'s current password. A compare-and-set: of simultaneous claims one wins."""
+    usable = MailToken.objects.usable(now).filter(pk=row.pk, user_id=user.pk)
+    if row.purpose == Purpose.RESET:
+        usable = usable.filter(password_stamp__in=tokens.password_stamps(user.password))
+    return usable.update(used_at=now) == 1
+
+
+def send_password_reset(*, email: str, base_url: str, now: datetime | None = None) -> None:
+    """Deferred: mail a reset link to the active user whose e-mail is ``email``; nobody's,
+    nothing is sent."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Lock order: the user's row first, as every write to the user's tokens takes it.
+        user = User.objects.select_for_update().filter(email=email, is_active=True).first()
+        if user is None:
+            return
+        token = issue(user=user, purpose=Purpose.RESET, email=user.email, now=now)
+    _send("password_reset", to=user.email, token=token, base_url=base_url)
+
+
+def send_verification(*, user_id: int, base_url: str, now: datetime | None = None) -> None:
+    """Deferred: mail a verification link to the user's pending e-mail, or else to its e-mail
+    if not yet verified; nothing if neither needs one."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+        if user is None:
+            return
+        to = user.pending_email or (user.email if user.email_verified_at is None else "")
+        if not to:
+            return
+        token = issue(user=user, purpose=Purpose.VERIFY, email=to, now=now)
+    _send("verify_email", to=to, token=token, base_url=base_url)
+
+
+def send_email_change_notice(
+    *, user_id: int, old_email: str, base_url: str, now: datetime | None = None
+) -> None:
+    """Deferred: tell ``old_email`` that the user's e-mail changed, with a link that gives it
+    back. Never sent to the new address, never with a token for it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None or user.email == old_email:
+            return
+        token = issue(user=user, purpose=Purpose.REVERT, email=old_email, now=now)
+    _send("email_changed", to=old_email, token=token, base_url=base_url)
+
+
+def _send(kind: str, *, to: str, token: str, base_url: str) -> None:
+    purpose = {"password_reset": Purpose.RESET, "verify_email": Purpose.VERIFY}.get(
+        kind, Purpose.REVERT
+    )
+    mail.send(kind=kind, to=to, token=token, base_url=base_url, lifetime=spoken(lifetime(purpose)))
+
+
+def spoken(duration: timedelta) -> str:
+    """A duration as a person says it: "1 hour", "7 days", "90 minutes"."""
+    seconds = int(duration.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    minutes = max(1, seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
