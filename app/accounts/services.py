@@ -418,7 +418,7 @@ def update_profile(
         throttling.count_email_change(user_id=user_id, address=address, now=now)
         if email != owner.email and MailToken.objects.holding(email, now).exists():
             raise EmailTaken()
-    changes: dict[str, object] = {"username": username}
+    changes: dict[str, object] = {} if username is None else {"username": username}
     old_email = None
     try:
         with transaction.atomic():
@@ -436,7 +436,6 @@ def update_profile(
                 changes.update(_email_changes(user=user, email=email))
                 if "email" in changes:
                     old_email = user.email
-            changes = {field: value for field, value in changes.items() if value is not None}
             for field, value in changes.items():
                 setattr(user, field, value)
             if changes:

@@ -5,8 +5,10 @@ from datetime import timedelta
 import jwt
 from constance import config
 from django.contrib.auth.models import Permission
+from django.core import mail
 from django.test import TestCase, override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from app.accounts import services, tokens
 from app.accounts.errors import InvalidCredentials, InvalidRefreshToken, LoginThrottled
@@ -287,3 +289,58 @@ class UserActionPermissionTests(TestCase):
         self.assertEqual(self.end_all_sessions().status_code, 302)
         with self.assertRaises(InvalidRefreshToken):
             services.rotate(refresh_token=self.pair.refresh_token)
+
+
+class MailAdminTests(TestCase):
+    """Verification state on the user list and page; reset links sent by staff."""
+
+    def setUp(self):
+        self.verified = make_user(email="verified@example.com", email_verified_at=timezone.now())
+        self.unverified = make_user(email="unverified@example.com", pending_email="new@example.com")
+        self.url = reverse("admin:accounts_user_changelist")
+
+    def log_in_staff(self, *codenames):
+        staff = make_user(email="staff@example.com", is_staff=True)
+        staff.user_permissions.set(
+            Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames)
+        )
+        self.client.force_login(staff)
+
+    def send_resets(self, *users):
+        return self.client.post(
+            self.url,
+            {"action": "send_password_resets", "_selected_action": [user.pk for user in users]},
+        )
+
+    def test_the_user_list_filters_by_verification(self):
+        self.log_in_staff("view_user")
+        for value, shown, hidden in (
+            ("0", "verified@example.com", "unverified@example.com"),
+            ("1", "unverified@example.com", "verified@example.com"),
+        ):
+            with self.subTest(verified_at_isempty=value):
+                page = self.client.get(self.url, {"email_verified_at__isempty": value})
+                self.assertContains(page, f">{shown}<")
+                self.assertNotContains(page, f">{hidden}<")
+
+    def test_the_user_page_shows_the_verification_time_and_the_pending_email(self):
+        self.log_in_staff("view_user")
+        page = self.client.get(reverse("admin:accounts_user_change", args=[self.unverified.pk]))
+        self.assertContains(page, "E-mail verified at")
+        self.assertContains(page, "new@example.com")
+
+    def test_staff_who_may_change_users_mail_each_selected_active_user_a_reset_link(self):
+        gone = make_user(email="gone@example.com", is_active=False)
+        self.log_in_staff("view_user", "change_user")
+        mail.outbox.clear()
+        self.assertEqual(self.send_resets(self.verified, gone).status_code, 302)
+        (message,) = mail.outbox
+        self.assertEqual(message.to, ["verified@example.com"])
+        self.assertIn("http://testserver/password/reset/?token=", message.body)
+
+    def test_staff_who_may_only_view_users_send_no_reset(self):
+        self.log_in_staff("view_user")
+        self.assertNotContains(self.client.get(self.url), 'value="send_password_resets"')
+        mail.outbox.clear()
+        self.send_resets(self.verified)
+        self.assertEqual(mail.outbox, [])

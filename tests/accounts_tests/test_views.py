@@ -1,7 +1,9 @@
 """The API through its URLs (``app/accounts/views.py``): status, body, ``code`` and headers."""
 
 import base64
+import hashlib
 import json
+import re
 from datetime import timedelta
 from unittest import mock
 from urllib.parse import urlencode
@@ -9,6 +11,7 @@ from urllib.parse import urlencode
 import jwt
 from constance.test import override_config
 from django.conf import settings
+from django.core import mail
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.test import override_settings
@@ -16,9 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APITestCase, APITransactionTestCase
 
-from app.accounts import tokens
+from app.accounts import tokens, views
 from app.accounts.errors import PasswordUnchanged, ReauthenticationRequired, SessionEnded
-from app.accounts.models import RefreshToken, Session, User
+from app.accounts.models import MailToken, RefreshToken, Session, User
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 
 BEARER = 'Bearer realm="api"'
@@ -886,3 +889,381 @@ class HotPathQueryTests(APITransactionTestCase):
             renewed = self.post("refresh", {"refresh_token": pair["refresh_token"]}).json()
         claims = jwt.decode(renewed["access_token"], options={"verify_signature": False})
         self.assertEqual(claims["exp"] - claims["iat"], 55)
+
+
+def mailed_token(message, page: str) -> str:
+    """The token of the link to ``page`` in a message of the outbox (its plain text)."""
+    found = re.search(rf"{re.escape(page)}\?token=([A-Za-z0-9_-]{{43}})", message.body)
+    if found is None:
+        raise AssertionError(f"no link to {page} in: {message.body}")
+    return found.group(1)
+
+
+def messages_to(address: str) -> list:
+    return [message for message in mail.outbox if message.to == [address]]
+
+
+class PasswordResetTests(ApiTestCase):
+    def setUp(self):
+        self.user = make_user(email_verified_at=None)
+        mail.outbox.clear()
+
+    def ask(self, email="user@example.com"):
+        return self.post("password-reset", {"email": email})
+
+    def reset_token(self, email="user@example.com") -> str:
+        self.assertEqual(self.ask(email).status_code, 202)
+        return mailed_token(messages_to(email)[-1], "/password/reset/")
+
+    def confirm(self, token, new_password="another-long-phrase"):
+        return self.post("password-reset-confirm", {"token": token, "new_password": new_password})
+
+    def test_a_request_answers_202_and_mails_the_account_a_link_to_the_reset_page(self):
+        response = self.ask()
+        self.assertEqual(response.status_code, 202)
+        self.assertEqual(response.json(), {"detail": views.RESET_REQUESTED})
+        (message,) = mail.outbox
+        self.assertEqual(message.to, ["user@example.com"])
+        self.assertIn("http://testserver/password/reset/?token=", message.body)
+
+    def test_known_unknown_and_inactive_addresses_get_the_same_answer(self):
+        make_user(email="gone@example.com", is_active=False)
+        answers = []
+        for email in ("user@example.com", "nobody@example.com", "gone@example.com"):
+            response = self.ask(email)
+            headers = {name: value for name, value in response.items() if name != "Date"}
+            answers.append((response.status_code, headers, response.content))
+        self.assertEqual(answers[0], answers[1])
+        self.assertEqual(answers[0], answers[2])
+        self.assertEqual([message.to for message in mail.outbox], [["user@example.com"]])
+
+    @override_settings(MAIL_THROTTLE={"window_seconds": 3600, "per_email": 2, "per_address": 50})
+    def test_requests_past_the_limit_for_one_email_return_429_whoever_owns_it(self):
+        for email in ("user@example.com", "nobody@example.com"):
+            with self.subTest(email=email):
+                for _ in range(2):
+                    self.assertEqual(self.ask(email).status_code, 202)
+                response = self.ask(email)
+                self.assertError(response, 429, "throttled")
+                self.assertTrue(1 <= int(response["Retry-After"]) <= 3600)
+        self.assertEqual(len(mail.outbox), 2)
+
+    @override_settings(MAIL_THROTTLE={"window_seconds": 3600, "per_email": 50, "per_address": 2})
+    def test_requests_past_the_limit_from_one_address_return_429(self):
+        self.ask("a@example.com")
+        self.ask("b@example.com")
+        self.assertError(self.ask("c@example.com"), 429, "throttled")
+
+    def test_confirming_sets_the_password_ends_every_session_and_logs_in_a_new_one(self):
+        old = self.login()
+        response = self.confirm(self.reset_token())
+        self.assertEqual(response.status_code, 200, response.content)
+        pair = response.json()
+        self.assertError(
+            self.post("refresh", {"refresh_token": old["refresh_token"]}),
+            401,
+            "invalid_refresh_token",
+        )
+        self.assertEqual(
+            self.post("refresh", {"refresh_token": pair["refresh_token"]}).status_code, 200
+        )
+        self.assertError(
+            self.post("login", {"email": "user@example.com", "password": PASSWORD}),
+            401,
+            "invalid_credentials",
+        )
+        self.login(password="another-long-phrase")
+
+    def test_confirming_verifies_the_address_the_link_went_to(self):
+        self.confirm(self.reset_token())
+        self.user.refresh_from_db()
+        self.assertIsNotNone(self.user.email_verified_at)
+
+    def test_a_token_works_once(self):
+        token = self.reset_token()
+        self.assertEqual(self.confirm(token).status_code, 200)
+        self.assertError(self.confirm(token, "a-third-long-phrase"), 400, "invalid_reset_token")
+
+    def test_a_newer_request_supersedes_the_older_link(self):
+        older = self.reset_token()
+        newer = self.reset_token()
+        self.assertError(self.confirm(older), 400, "invalid_reset_token")
+        self.assertEqual(self.confirm(newer).status_code, 200)
+
+    def test_a_password_changed_by_any_path_voids_the_link(self):
+        token = self.reset_token()
+        self.user.set_password("changed-by-staff-here")
+        self.user.save()
+        self.assertError(self.confirm(token), 400, "invalid_reset_token")
+
+    def test_an_expired_link_returns_400(self):
+        token = self.reset_token()
+        MailToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+        self.assertError(self.confirm(token), 400, "invalid_reset_token")
+
+    @override_config(PASSWORD_RESET_LIFETIME=timedelta(minutes=20))
+    def test_the_link_lives_as_long_as_the_live_setting_says(self):
+        before = timezone.now()
+        self.reset_token()
+        row = MailToken.objects.get()
+        self.assertAlmostEqual((row.expires_at - before).total_seconds(), 20 * 60, delta=5)
+        self.assertIn("20 minutes", mail.outbox[-1].body)
+
+    def test_a_rejected_password_is_a_field_error_and_leaves_the_link_usable(self):
+        token = self.reset_token()
+        self.assertFieldError(self.confirm(token, "password"), "new_password", "password_rejected")
+        self.assertEqual(self.confirm(token).status_code, 200)
+
+    def test_tokens_that_cannot_be_ours_return_400_invalid_reset_token(self):
+        for token in ("x", "A" * 42, "A" * 44, "Ä" * 43, "../" * 14 + "A", "A" * 128):
+            with self.subTest(token=token):
+                self.assertError(self.confirm(token), 400, "invalid_reset_token")
+
+    def test_a_blank_or_overlong_token_is_a_field_error(self):
+        for token, code in (("", "blank"), ("A" * 129, "max_length"), (43, "invalid")):
+            with self.subTest(token=token):
+                self.assertFieldError(self.confirm(token), "token", code)
+
+    @override_settings(LOGIN_THROTTLE=login_throttle(per_pair=1, per_address=100))
+    def test_confirming_lifts_the_failed_login_lock_of_the_email(self):
+        self.post("login", {"email": "user@example.com", "password": "wrong-password"})
+        locked = self.post("login", {"email": "user@example.com", "password": PASSWORD})
+        self.assertError(locked, 429, "throttled")
+        self.confirm(self.reset_token())
+        self.login(password="another-long-phrase")
+
+    def test_only_the_digest_of_a_token_is_stored(self):
+        token = self.reset_token()
+        row = MailToken.objects.get()
+        self.assertEqual(row.digest, hashlib.sha256(token.encode()).hexdigest())
+        self.assertNotIn(token, json.dumps(list(MailToken.objects.values()), default=str))
+
+
+class VerificationTests(ApiTestCase):
+    def register(self, email="user@example.com"):
+        response = self.post("register", {"email": email, "password": PASSWORD})
+        self.assertEqual(response.status_code, 201, response.content)
+        return response
+
+    def verify(self, token):
+        return self.post("email-verify", {"token": token})
+
+    def email_state(self, access):
+        return self.client.get(reverse("me-email"), HTTP_AUTHORIZATION=f"Bearer {access}").json()
+
+    def test_registering_mails_a_verification_link_and_the_address_is_unverified(self):
+        self.register()
+        (message,) = mail.outbox
+        self.assertEqual(message.to, ["user@example.com"])
+        mailed_token(message, "/email/verify/")
+        access = self.login()["access_token"]
+        self.assertEqual(
+            self.email_state(access),
+            {
+                "email": "user@example.com",
+                "email_verified": False,
+                "email_verified_at": None,
+                "pending_email": "",
+            },
+        )
+
+    def test_following_the_link_verifies_the_address_once(self):
+        self.register()
+        token = mailed_token(mail.outbox[0], "/email/verify/")
+        response = self.verify(token)
+        self.assertEqual(
+            response.json(), {"detail": views.EMAIL_VERIFIED, "email": "user@example.com"}
+        )
+        access = self.login()["access_token"]
+        self.assertTrue(self.email_state(access)["email_verified"])
+        self.assertError(self.verify(token), 400, "invalid_verification_token")
+
+    def test_resend_mails_a_new_link_and_voids_the_earlier_one(self):
+        self.register()
+        first = mailed_token(mail.outbox[0], "/email/verify/")
+        access = self.login()["access_token"]
+        response = self.client.post(
+            reverse("email-verify-resend"), HTTP_AUTHORIZATION=f"Bearer {access}"
+        )
+        self.assertEqual(response.status_code, 202)
+        second = mailed_token(mail.outbox[1], "/email/verify/")
+        self.assertError(self.verify(first), 400, "invalid_verification_token")
+        self.assertEqual(self.verify(second).status_code, 200)
+
+    def test_resend_for_a_verified_address_returns_400_and_sends_nothing(self):
+        make_user(email_verified_at=timezone.now())
+        access = self.login()["access_token"]
+        response = self.client.post(
+            reverse("email-verify-resend"), HTTP_AUTHORIZATION=f"Bearer {access}"
+        )
+        self.assertError(response, 400, "email_already_verified")
+        self.assertEqual(mail.outbox, [])
+
+    def test_resend_needs_a_live_session(self):
+        make_user()
+        pair = self.login()
+        self.post("logout", {"refresh_token": pair["refresh_token"]})
+        response = self.client.post(
+            reverse("email-verify-resend"), HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}"
+        )
+        self.assertError(response, 401, "invalid_token")
+
+    def test_the_profile_body_stays_exactly_id_username_and_email(self):
+        self.register()
+        access = self.login()["access_token"]
+        body = self.client.get(reverse("me"), HTTP_AUTHORIZATION=f"Bearer {access}").json()
+        self.assertEqual(set(body), {"id", "username", "email"})
+
+    @override_settings(REQUIRE_VERIFIED_EMAIL=True)
+    def test_when_required_an_unverified_login_is_403_and_a_verified_one_logs_in(self):
+        self.register()
+        credentials = {"email": "user@example.com", "password": PASSWORD}
+        self.assertError(self.post("login", credentials), 403, "email_not_verified")
+        self.assertError(
+            self.post("login", {**credentials, "password": "wrong-password"}),
+            401,
+            "invalid_credentials",
+        )
+        self.verify(mailed_token(mail.outbox[0], "/email/verify/"))
+        self.login()
+
+    @override_settings(REQUIRE_VERIFIED_EMAIL=True, LOGIN_THROTTLE=login_throttle(per_pair=2))
+    def test_when_required_an_unverified_login_counts_as_a_right_password(self):
+        self.register()
+        credentials = {"email": "user@example.com", "password": PASSWORD}
+        for _ in range(4):
+            self.assertError(self.post("login", credentials), 403, "email_not_verified")
+
+
+class EmailChangeMailTests(ApiTestCase):
+    def setUp(self):
+        self.user = make_user(email="old@example.com", email_verified_at=timezone.now())
+        self.pair = self.login(email="old@example.com")
+        mail.outbox.clear()
+
+    def change(self, email, access=None):
+        return self.client.put(
+            reverse("me"),
+            {"email": email},
+            format="json",
+            HTTP_AUTHORIZATION=f"Bearer {access or self.pair['access_token']}",
+        )
+
+    def revert(self, token):
+        return self.post("email-revert", {"token": token})
+
+    def test_a_change_mails_the_old_address_a_notice_and_the_new_one_a_verification(self):
+        self.assertEqual(self.change("new@example.com").status_code, 200)
+        (notice,) = messages_to("old@example.com")
+        (verification,) = messages_to("new@example.com")
+        self.assertEqual(len(mail.outbox), 2)
+        mailed_token(notice, "/email/revert/")
+        self.assertNotIn("/email/verify/", notice.body)
+        self.assertNotIn(mailed_token(verification, "/email/verify/"), notice.body)
+        self.user.refresh_from_db()
+        self.assertIsNone(self.user.email_verified_at)
+
+    def test_asking_for_the_current_address_changes_nothing_and_mails_nothing(self):
+        self.assertEqual(self.change("old@example.com").status_code, 200)
+        self.assertEqual(mail.outbox, [])
+
+    def test_reverting_gives_back_the_old_address_ends_every_session_and_mails_a_reset(self):
+        self.change("new@example.com")
+        token = mailed_token(messages_to("old@example.com")[0], "/email/revert/")
+        mail.outbox.clear()
+        response = self.revert(token)
+        self.assertEqual(response.json(), {"detail": views.EMAIL_REVERTED})
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "old@example.com")
+        self.assertIsNotNone(self.user.email_verified_at)
+        self.assertFalse(Session.objects.live(timezone.now()).exists())
+        self.assertError(
+            self.post("refresh", {"refresh_token": self.pair["refresh_token"]}),
+            401,
+            "invalid_refresh_token",
+        )
+        (reset,) = mail.outbox
+        self.assertEqual(reset.to, ["old@example.com"])
+        mailed_token(reset, "/password/reset/")
+
+    def test_after_a_revert_the_password_no_longer_logs_in_until_the_reset(self):
+        self.change("new@example.com")
+        self.revert(mailed_token(messages_to("old@example.com")[0], "/email/revert/"))
+        for email in ("old@example.com", "new@example.com"):
+            with self.subTest(email=email):
+                response = self.post("login", {"email": email, "password": PASSWORD})
+                self.assertError(response, 401, "invalid_credentials")
+        token = mailed_token(messages_to("old@example.com")[-1], "/password/reset/")
+        confirm = {"token": token, "new_password": "another-long-phrase"}
+        self.assertEqual(self.post("password-reset-confirm", confirm).status_code, 200)
+
+    def test_a_revert_link_works_once(self):
+        self.change("new@example.com")
+        token = mailed_token(messages_to("old@example.com")[0], "/email/revert/")
+        self.assertEqual(self.revert(token).status_code, 200)
+        self.assertError(self.revert(token), 400, "invalid_revert_token")
+
+    def test_an_address_held_by_a_revert_link_cannot_be_taken(self):
+        self.change("new@example.com")
+        response = self.post("register", {"email": "old@example.com", "password": PASSWORD})
+        self.assertFieldError(response, "email", "unique")
+
+    def test_the_first_old_address_wins_over_a_revert_from_a_later_change(self):
+        self.change("second@example.com")
+        self.change("third@example.com")
+        first = mailed_token(messages_to("old@example.com")[0], "/email/revert/")
+        second = mailed_token(messages_to("second@example.com")[-1], "/email/revert/")
+        self.assertEqual(self.revert(second).status_code, 200)
+        self.assertEqual(self.revert(first).status_code, 200)
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "old@example.com")
+        self.assertError(self.revert(second), 400, "invalid_revert_token")
+
+    def test_a_revert_voids_the_verification_of_the_new_address(self):
+        self.change("new@example.com")
+        verify = mailed_token(messages_to("new@example.com")[0], "/email/verify/")
+        self.revert(mailed_token(messages_to("old@example.com")[0], "/email/revert/"))
+        self.assertError(
+            self.post("email-verify", {"token": verify}), 400, "invalid_verification_token"
+        )
+
+    @override_settings(EMAIL_CHANGE_POLICY="confirm")
+    def test_under_the_confirm_policy_a_change_waits_for_the_new_address(self):
+        response = self.change("new@example.com")
+        self.assertEqual(
+            response.json(),
+            {
+                "id": self.user.pk,
+                "username": "",
+                "email": "old@example.com",
+                "pending_email": "new@example.com",
+            },
+        )
+        self.assertEqual(messages_to("old@example.com"), [])
+        self.assertError(
+            self.post("login", {"email": "new@example.com", "password": PASSWORD}),
+            401,
+            "invalid_credentials",
+        )
+        token = mailed_token(messages_to("new@example.com")[0], "/email/verify/")
+        self.assertEqual(
+            self.post("email-verify", {"token": token}).json()["email"], "new@example.com"
+        )
+        self.login(email="new@example.com")
+        mailed_token(messages_to("old@example.com")[0], "/email/revert/")
+
+    @override_settings(EMAIL_CHANGE_POLICY="confirm")
+    def test_under_the_confirm_policy_a_taken_address_is_refused_at_once(self):
+        make_user(email="taken@example.com")
+        self.assertFieldError(self.change("taken@example.com"), "email", "unique")
+
+    @override_settings(EMAIL_CHANGE_POLICY="confirm")
+    def test_under_the_confirm_policy_an_address_taken_meanwhile_is_refused_at_verification(self):
+        self.change("new@example.com")
+        token = mailed_token(messages_to("new@example.com")[0], "/email/verify/")
+        make_user(email="new@example.com")
+        self.assertFieldError(self.post("email-verify", {"token": token}), "email", "unique")
+        self.user.refresh_from_db()
+        self.assertEqual(
+            (self.user.email, self.user.pending_email), ("old@example.com", "new@example.com")
+        )

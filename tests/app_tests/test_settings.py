@@ -171,6 +171,42 @@ class SettingsTests(unittest.TestCase):
                 self.assertNotEqual(result.returncode, 0)
                 self.assertIn(message, result.stderr)
 
+    def test_the_mail_backend_is_a_file_in_debug_ses_on_lambda_smtp_else_or_as_named(self):
+        code = "import app.settings as s; print(s.EMAIL_BACKEND)"
+        cases = [
+            ({"DJANGO_DEBUG": "true"}, "django.core.mail.backends.filebased.EmailBackend"),
+            ({"AWS_LAMBDA_FUNCTION_NAME": "fn", **KEYS}, "django_ses.SESBackend"),
+            (KEYS, "django.core.mail.backends.smtp.EmailBackend"),
+            (
+                {"DJANGO_EMAIL_BACKEND": "console", **KEYS},
+                "django.core.mail.backends.console.EmailBackend",
+            ),
+            ({"DJANGO_EMAIL_BACKEND": "my.Backend", **KEYS}, "my.Backend"),
+        ]
+        for env, backend in cases:
+            with self.subTest(env):
+                result = load_settings(code=code, **env)
+                self.assertEqual(result.stdout.strip(), backend, result.stderr)
+
+    def test_mail_settings_that_cannot_work_stop_start_up_naming_the_variable(self):
+        cases = {
+            "DJANGO_EMAIL_BACKEND": ("carrier-pigeon", "DJANGO_EMAIL_BACKEND must be one of"),
+            "PUBLIC_BASE_URL": ("id.example.com", "PUBLIC_BASE_URL must be an http(s) URL"),
+            "EMAIL_CHANGE_POLICY": ("later", "EMAIL_CHANGE_POLICY must be immediate or confirm"),
+            "REQUIRE_VERIFIED_EMAIL": ("perhaps", "REQUIRE_VERIFIED_EMAIL must be true or false"),
+        }
+        for name, (value, message) in cases.items():
+            with self.subTest(name):
+                result = load_settings(code="import app.settings", **{name: value}, **KEYS)
+                self.assertNotEqual(result.returncode, 0)
+                self.assertIn(message, result.stderr)
+
+    def test_mail_goes_out_after_the_response_on_lambda_only(self):
+        code = "import app.settings as s; print(s.TASKS_IN_BACKGROUND)"
+        for env, expected in (({}, "False"), ({"AWS_LAMBDA_FUNCTION_NAME": "fn"}, "True")):
+            with self.subTest(env):
+                self.assertEqual(load_settings(code=code, **env, **KEYS).stdout.strip(), expected)
+
     def test_the_password_policy_is_strict_by_default_and_basic_keeps_the_length_only(self):
         code = (
             "import app.settings as s; "

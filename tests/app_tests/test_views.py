@@ -101,3 +101,39 @@ class IconTests(TestCase):
         guard = page.index("front/own-origin.js")
         self.assertLess(guard, page.index("redoc.standalone.js"))
         self.assertNotIn("fonts.googleapis.com", page)
+
+
+class LinkPageTests(TestCase):
+    """The pages our mailed links open: one form each, our script, nothing from elsewhere."""
+
+    PAGES = {
+        "/password/reset/": ("password-reset-confirm", "Choose a new password"),
+        "/email/verify/": ("email-verify", "Confirm your e-mail address"),
+        "/email/revert/": ("email-revert", "This wasn&#x27;t me"),
+    }
+
+    def test_each_page_posts_the_token_to_its_endpoint_with_our_script_only(self):
+        for path, (endpoint, title) in self.PAGES.items():
+            with self.subTest(path):
+                response = self.client.get(path, {"token": "T" * 43})
+                self.assertEqual(response.status_code, 200)
+                page = response.content.decode()
+                self.assertIn(f"<h1>{title}</h1>", page)
+                self.assertIn(f'data-api="{reverse(endpoint)}"', page)
+                self.assertNotIn("<script>", page)
+                for url in re.findall(r'(?:src|href)="([^"]+)"', page):
+                    self.assertTrue(url.startswith("/"), url)
+                self.assertIn("script-src 'self'", response["Content-Security-Policy"])
+
+    def test_only_the_reset_page_asks_for_a_new_password(self):
+        for path in self.PAGES:
+            with self.subTest(path):
+                page = self.client.get(path).content.decode()
+                self.assertEqual('autocomplete="new-password"' in page, path == "/password/reset/")
+
+    def test_the_pages_send_no_referrer_so_the_token_stays_on_our_origin(self):
+        for path in self.PAGES:
+            with self.subTest(path):
+                self.assertContains(
+                    self.client.get(path), '<meta name="referrer" content="no-referrer">'
+                )
