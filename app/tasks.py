@@ -7,9 +7,12 @@ path (a module-level function): the invocation names it by that path.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 
 def defer(function: Callable[..., object], **kwargs: str | int | None) -> None:
@@ -19,7 +22,12 @@ def defer(function: Callable[..., object], **kwargs: str | int | None) -> None:
     task is sent, never on the cold path.
     """
     if not settings.TASKS_IN_BACKGROUND:
-        function(**kwargs)
+        try:
+            function(**kwargs)
+        except Exception:
+            # As in the background: a task that fails (a mail server down) is logged and
+            # changes nothing of the answer to the request that asked for it.
+            logger.exception("The task %s failed", function.__qualname__)
         return
     from zappa.asynchronous import run
 

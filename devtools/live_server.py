@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -106,6 +107,9 @@ class LiveServer:
         self.workers = workers
         self.url = ""
         self.database_url = fresh_database(f"live_{name}")
+        # Each message the server sends is a file here (Django's file backend), never mail.
+        self.mail_dir = ROOT / "build" / f"mail-{name}"
+        shutil.rmtree(self.mail_dir, ignore_errors=True)
         self.env = {
             **os.environ,
             # The product's settings (Argon2), not the suite's, whoever starts the server.
@@ -115,6 +119,8 @@ class LiveServer:
             **random_keys(),
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_EMAIL_BACKEND": "file",
+            "DJANGO_EMAIL_FILE_PATH": str(self.mail_dir),
             **settings,
         }
         self.process: subprocess.Popen | None = None

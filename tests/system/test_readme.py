@@ -18,7 +18,11 @@ def curl_session() -> str:
 
 @pytest.mark.system
 def test_the_readmes_curl_session_runs_twice_as_written(api_server):
-    script = curl_session().replace("API=http://127.0.0.1:8000", f"API={api_server.url}", 1)
+    script = (
+        curl_session()
+        .replace("API=http://127.0.0.1:8000", f"API={api_server.url}", 1)
+        .replace("MAIL=build/mail", f"MAIL={api_server.mail_dir}", 1)
+    )
     for run in (1, 2):
         result = subprocess.run(
             ["bash", "-e", "-c", script], capture_output=True, text=True, timeout=120, check=False
@@ -35,3 +39,7 @@ def test_the_readmes_curl_session_runs_twice_as_written(api_server):
         assert lines[8] == '{"success":"User logged out of every session."}'
         assert lines[9] == '{"success":"User logged out."}'
         assert '"code":"invalid_refresh_token"' in lines[10]
+        assert lines[11].startswith('{"detail":"If an account has this address'), lines[11]
+        assert set(json.loads(lines[12])) == {"access_token", "refresh_token"}, lines[12]
+        state = json.loads(lines[13])
+        assert state["email"].startswith("newuser-") and state["email_verified"] is True, state
