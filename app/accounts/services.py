@@ -416,7 +416,8 @@ def update_profile(
                 raise ReauthenticationRequired(max_age=int(window.total_seconds()))
         # Counted once the change is allowed: a refused one spends nothing of the budget.
         throttling.count_email_change(user_id=user_id, address=address, now=now)
-        if email != owner.email and MailToken.objects.holding(email, now).exists():
+        # An address another account's revert link holds is taken; the user's own is not.
+        if MailToken.objects.holding(email, now).exclude(user_id=user_id).exists():
             raise EmailTaken()
     changes: dict[str, object] = {} if username is None else {"username": username}
     old_email = None

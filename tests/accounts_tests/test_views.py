@@ -1208,6 +1208,11 @@ class EmailChangeMailTests(ApiTestCase):
         response = self.post("register", {"email": "old@example.com", "password": PASSWORD})
         self.assertFieldError(response, "email", "unique")
 
+    def test_the_owner_may_move_back_to_the_address_their_own_revert_link_holds(self):
+        self.change("new@example.com")
+        response = self.change("old@example.com")
+        self.assertEqual(response.json()["email"], "old@example.com")
+
     def test_the_first_old_address_wins_over_a_revert_from_a_later_change(self):
         self.change("second@example.com")
         self.change("third@example.com")
