@@ -16,6 +16,15 @@ from app.accounts.models import Session, User
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 
 
+def log_in_staff(client, *codenames: str) -> None:
+    """Log ``client`` in as staff holding only the accounts permissions ``codenames``."""
+    staff = make_user(email="staff@example.com", is_staff=True)
+    staff.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames)
+    )
+    client.force_login(staff)
+
+
 class AdminTests(TestCase):
     def setUp(self):
         self.admin = User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
@@ -263,11 +272,7 @@ class UserActionPermissionTests(TestCase):
         self.url = reverse("admin:accounts_user_changelist")
 
     def log_in_staff(self, *codenames):
-        staff = make_user(email="staff@example.com", is_staff=True)
-        staff.user_permissions.set(
-            Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames)
-        )
-        self.client.force_login(staff)
+        log_in_staff(self.client, *codenames)
 
     def end_all_sessions(self):
         return self.client.post(
@@ -300,11 +305,7 @@ class MailAdminTests(TestCase):
         self.url = reverse("admin:accounts_user_changelist")
 
     def log_in_staff(self, *codenames):
-        staff = make_user(email="staff@example.com", is_staff=True)
-        staff.user_permissions.set(
-            Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames)
-        )
-        self.client.force_login(staff)
+        log_in_staff(self.client, *codenames)
 
     def send_resets(self, *users):
         return self.client.post(
