@@ -15,7 +15,7 @@ from django.core import mail
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.test import override_settings
-from django.urls import reverse
+from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 from rest_framework.test import APITestCase, APITransactionTestCase
 
@@ -926,6 +926,21 @@ class PasswordResetTests(ApiTestCase):
         self.assertEqual(message.to, ["user@example.com"])
         self.assertIn("http://testserver/password/reset/?token=", message.body)
 
+    @override_settings(PUBLIC_BASE_URL="https://id.example.com/auth")
+    def test_links_point_at_the_public_base_url_when_it_is_set(self):
+        self.ask()
+        self.assertIn("https://id.example.com/auth/password/reset/?token=", mail.outbox[0].body)
+
+    def test_links_carry_the_stage_prefix_of_the_request_that_asked(self):
+        # The test client sets no script prefix of its own: the URLs resolve as under
+        # API Gateway's stage once it is set (app.aws.environ does, from the event).
+        set_script_prefix("/dev/")
+        try:
+            self.client.post("/api/password/reset/", {"email": "user@example.com"}, format="json")
+        finally:
+            set_script_prefix("/")
+        self.assertIn("http://testserver/dev/password/reset/?token=", mail.outbox[0].body)
+
     def test_known_unknown_and_inactive_addresses_get_the_same_answer(self):
         make_user(email="gone@example.com", is_active=False)
         answers = []
@@ -1256,6 +1271,19 @@ class EmailChangeMailTests(ApiTestCase):
         )
         self.login(email="new@example.com")
         mailed_token(messages_to("old@example.com")[0], "/email/revert/")
+
+    @override_settings(EMAIL_CHANGE_POLICY="confirm")
+    def test_under_the_confirm_policy_a_withdrawn_change_voids_its_link(self):
+        self.user.email_verified_at = None
+        self.user.save()
+        self.change("new@example.com")
+        token = mailed_token(messages_to("new@example.com")[0], "/email/verify/")
+        self.assertNotIn("pending_email", self.change("old@example.com").json())
+        self.assertError(
+            self.post("email-verify", {"token": token}), 400, "invalid_verification_token"
+        )
+        self.user.refresh_from_db()
+        self.assertIsNone(self.user.email_verified_at)
 
     @override_settings(EMAIL_CHANGE_POLICY="confirm")
     def test_under_the_confirm_policy_a_taken_address_is_refused_at_once(self):
