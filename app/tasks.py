@@ -18,18 +18,19 @@ logger = logging.getLogger(__name__)
 def defer(function: Callable[..., object], **kwargs: str | int | None) -> None:
     """Run ``function(**kwargs)`` after the response (``TASKS_IN_BACKGROUND``), or now.
 
-    Zappa's module makes its AWS clients when imported, so it is imported here, when the first
-    task is sent, never on the cold path.
+    A task that cannot be sent or fails (Lambda refusing the invocation, a mail server down) is
+    logged and changes nothing of the answer to the request that asked for it: the request's
+    own writes are done, and its answer must not depend on whether a message went out.
     """
-    if not settings.TASKS_IN_BACKGROUND:
-        try:
-            function(**kwargs)
-        except Exception:
-            # As in the background: a task that fails (a mail server down) is logged and
-            # changes nothing of the answer to the request that asked for it.
-            logger.exception("The task %s failed", function.__qualname__)
-        return
-    from zappa.asynchronous import run
+    try:
+        if settings.TASKS_IN_BACKGROUND:
+            # Zappa's module makes its AWS clients when imported: imported at the first task,
+            # never on the cold path.
+            from zappa.asynchronous import run
 
-    # An "Event" invocation: Lambda queues it and answers at once (no wait for the work).
-    run(function, kwargs=kwargs)
+            # An "Event" invocation: Lambda queues it and answers at once.
+            run(function, kwargs=kwargs)
+        else:
+            function(**kwargs)
+    except Exception:
+        logger.exception("The task %s.%s failed", function.__module__, function.__qualname__)
