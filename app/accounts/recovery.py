@@ -8,6 +8,7 @@ address has an account or not, and the token exists only in the message and as a
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 
 from constance import config
@@ -101,17 +102,35 @@ def send_verification(*, user_id: int, base_url: str, now: datetime | None = Non
     _send("verify_email", to=to, token=token, base_url=base_url)
 
 
-def send_email_change_notice(
-    *, user_id: int, old_email: str, base_url: str, now: datetime | None = None
-) -> None:
-    """Deferred: tell ``old_email`` that the user's e-mail changed, with a link that gives it
-    back. Never sent to the new address, never with a token for it."""
+def reserve_revert(*, user: User, old_email: str, now: datetime) -> MailToken:
+    """Record, in the transaction that moves ``user`` off ``old_email``, the way back to it:
+    a revert token not yet armed (its digest matches no token). From that commit on, nobody
+    else may take the address, and a revert of an earlier change voids it as it voids any
+    later change's link; ``send_email_change_notice`` arms it and mails it."""
+    return MailToken.objects.create(
+        digest=secrets.token_hex(32),
+        user_id=user.pk,
+        purpose=Purpose.REVERT,
+        email=old_email,
+        created_at=now,
+        expires_at=now + lifetime(Purpose.REVERT),
+    )
+
+
+def send_email_change_notice(*, token_id: int, base_url: str, now: datetime | None = None) -> None:
+    """Deferred: arm the revert token ``reserve_revert`` recorded and mail its old address the
+    notice with it; nothing once that token is void (a revert came first). Never sent to the
+    new address, never with a token for it."""
     now = now or timezone.now()
-    with transaction.atomic():
-        user = User.objects.select_for_update().filter(pk=user_id).first()
-        if user is None or user.email == old_email:
-            return
-        token = issue(user=user, purpose=Purpose.REVERT, email=old_email, now=now)
+    token = tokens.new_mail_token()
+    armed = (
+        MailToken.objects.usable(now)
+        .filter(pk=token_id, purpose=Purpose.REVERT)
+        .update(digest=tokens.mail_token_digest(token))
+    )
+    if not armed:
+        return
+    old_email = MailToken.objects.values_list("email", flat=True).get(pk=token_id)
     _send("email_changed", to=old_email, token=token, base_url=base_url)
 
 

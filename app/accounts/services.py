@@ -68,11 +68,10 @@ def register(
     revert."""
     now = now or timezone.now()
     throttling.count_registration(address=address, now=now)
-    if MailToken.objects.holding(email, now).exists():
-        raise EmailTaken()
     try:
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password)
+            _refuse_if_held(email=user.email, user_id=user.pk, now=now)
     except IntegrityError:
         # The unique index on the canonical e-mail decides, even between simultaneous requests.
         raise EmailTaken() from None
@@ -416,11 +415,8 @@ def update_profile(
                 raise ReauthenticationRequired(max_age=int(window.total_seconds()))
         # Counted once the change is allowed: a refused one spends nothing of the budget.
         throttling.count_email_change(user_id=user_id, address=address, now=now)
-        # An address another account's revert link holds is taken; the user's own is not.
-        if MailToken.objects.holding(email, now).exclude(user_id=user_id).exists():
-            raise EmailTaken()
     changes: dict[str, object] = {} if username is None else {"username": username}
-    old_email = None
+    notice = None
     try:
         with transaction.atomic():
             user = (
@@ -436,25 +432,30 @@ def update_profile(
                 _locked_live_session(user=user, session_id=session_id, now=now)
                 changes.update(_email_changes(user=user, email=email))
                 if "email" in changes:
-                    old_email = user.email
+                    notice = recovery.reserve_revert(user=user, old_email=user.email, now=now)
             for field, value in changes.items():
                 setattr(user, field, value)
             if changes:
                 user.save(update_fields=list(changes))
+            if email is not None:
+                _refuse_if_held(email=email, user_id=user_id, now=now)
             if reauthenticated:
                 Session.objects.filter(pk=session_id).update(authenticated_at=now)
     except IntegrityError:
         raise EmailTaken() from None
-    if old_email is not None:
-        tasks.defer(
-            recovery.send_email_change_notice,
-            user_id=user_id,
-            old_email=old_email,
-            base_url=base_url,
-        )
+    if notice is not None:
+        tasks.defer(recovery.send_email_change_notice, token_id=notice.pk, base_url=base_url)
     if changes.get("pending_email") or "email" in changes:
         tasks.defer(recovery.send_verification, user_id=user_id, base_url=base_url)
     return user
+
+
+def _refuse_if_held(*, email: str, user_id: int, now: datetime) -> None:
+    """``EmailTaken`` when another account's revert link holds ``email``. Asked after the
+    write, in its transaction: a reservation committed meanwhile is seen (READ COMMITTED), and
+    the unique index orders the rest."""
+    if MailToken.objects.holding(email, now).exclude(user_id=user_id).exists():
+        raise EmailTaken()
 
 
 def _email_changes(*, user: User, email: str) -> dict[str, object]:
@@ -563,7 +564,7 @@ def verify_email(*, token: str, base_url: str = "", now: datetime | None = None)
     row = recovery.find(token=token, purpose=MailToken.Purpose.VERIFY)
     if row is None:
         raise InvalidVerificationToken()
-    old_email = None
+    notice = None
     try:
         with transaction.atomic():
             user = User.objects.select_for_update().filter(pk=row.user_id, is_active=True).first()
@@ -573,21 +574,17 @@ def verify_email(*, token: str, base_url: str = "", now: datetime | None = None)
                 raise InvalidVerificationToken()
             fields = ["email_verified_at"]
             if row.email == user.pending_email:
-                old_email = user.email
+                notice = recovery.reserve_revert(user=user, old_email=user.email, now=now)
                 user.email, user.pending_email = row.email, ""
                 fields += ["email", "pending_email"]
             user.email_verified_at = now
             user.save(update_fields=fields)
+            _refuse_if_held(email=user.email, user_id=user.pk, now=now)
     except IntegrityError:
         # Another account took the pending address meanwhile: the unique index decides.
         raise EmailTaken() from None
-    if old_email is not None:
-        tasks.defer(
-            recovery.send_email_change_notice,
-            user_id=user.pk,
-            old_email=old_email,
-            base_url=base_url,
-        )
+    if notice is not None:
+        tasks.defer(recovery.send_email_change_notice, token_id=notice.pk, base_url=base_url)
     return user
 
 
