@@ -5,21 +5,30 @@ and feeds ``app.aws.lambda_function.lambda_handler`` API Gateway REST (v1) proxy
 URL (payload 2.0) events and scheduled events. A small cookie jar makes admin sessions
 possible. Used by the handler tests, ``scripts/lambda-serve`` and the cold-start benchmark; the
 event builders need nothing but the standard library. Every AWS call made with
-``aws_environment()`` can only reach moto.
+``aws_environment()`` can only reach moto, and ``aws_only_at`` refuses any other.
+
+Mail on Lambda goes out from an asynchronous invocation of the function itself, which moto
+cannot run: ``async_invocations`` catches each one as Lambda would receive it, for a test to
+hand to ``LambdaHarness.invoke``; ``verify_ses_identity`` and ``ses_sent_messages`` stand for
+the stage's SES identity and what SES sent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import json
 import logging
+import os
 import sys
 import time
 import types
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from http.cookies import SimpleCookie
+from unittest import mock
 from urllib.parse import urlencode
 
 from devtools.http import Reply
@@ -31,20 +40,100 @@ URL_HOST = f"abcdefghijklmnopqrstuvwxyz012345.lambda-url.{REGION}.on.aws"
 CLIENT_IP = "203.0.113.7"
 
 
-def s3_client(endpoint_url: str | None = None):
-    """A boto3 S3 client with the dummy credentials: moto in-process, or the moto_server at
-    ``endpoint_url``."""
+def aws_client(service: str, endpoint_url: str | None = None):
+    """A boto3 client of ``service`` with the dummy credentials: moto in-process, or the
+    moto_server at ``endpoint_url``."""
     import boto3
 
     dummy = aws_environment()
     return boto3.client(
-        "s3",
+        service,
         region_name=REGION,
         endpoint_url=endpoint_url,
         aws_access_key_id=dummy["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=dummy["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=dummy["AWS_SESSION_TOKEN"],
     )
+
+
+def s3_client(endpoint_url: str | None = None):
+    """A boto3 S3 client with the dummy credentials (``aws_client``)."""
+    return aws_client("s3", endpoint_url)
+
+
+def verify_ses_identity(identity: str, endpoint_url: str | None = None) -> None:
+    """Verify ``identity`` in moto's SES, as the stage's sending identity is verified in SES
+    (docs/deploy.md): an address when it holds an ``@``, else a domain."""
+    ses = aws_client("ses", endpoint_url)
+    if "@" in identity:
+        ses.verify_email_identity(EmailAddress=identity)
+    else:
+        ses.verify_domain_identity(Domain=identity)
+
+
+def ses_sent_messages(region: str = REGION) -> list:
+    """What moto's SES sent from this process's moto (in-process, or ``moto_server``, whose
+    thread shares it): one record per ``send_raw_email``, with ``source``, ``destinations``
+    and ``raw_data`` (the MIME message). The list itself: clear it to start afresh."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return ses_backends[DEFAULT_ACCOUNT_ID][region].sent_messages
+
+
+@contextlib.contextmanager
+def async_invocations() -> Iterator[list[dict]]:
+    """Catch the function's asynchronous invocations of itself, as ``app.tasks.defer`` sends
+    them through ``zappa.asynchronous``: yields a list that gets each ``Invoke``'s parameters
+    (``FunctionName``, ``InvocationType``, ``Payload``), each answered as Lambda answers an
+    ``Event`` invocation (202, an empty payload) and run nowhere. moto cannot run the function:
+    a test hands ``json.loads(invocation["Payload"])`` to ``LambdaHarness.invoke`` as Lambda
+    would. https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html
+    """
+    import boto3
+    import zappa.asynchronous
+    from botocore.awsrequest import AWSResponse
+    from botocore.response import StreamingBody
+
+    # A client of our own, made now: Zappa's module-level one was made with whatever
+    # environment the process had when something first imported the module (and without a
+    # region there is none at all).
+    client = boto3.client("lambda", region_name=os.environ.get("AWS_REGION", REGION))
+    sent: list[dict] = []
+
+    def record(params: dict, **_) -> None:
+        sent.append(dict(params))
+
+    def accept(params: dict, **_):
+        # Returning a response from before-call stands in for the HTTP exchange.
+        answer = {"StatusCode": 202, "Payload": StreamingBody(io.BytesIO(b""), 0)}
+        return AWSResponse(params.get("url", ""), 202, {}, None), answer
+
+    client.meta.events.register("provide-client-params.lambda.Invoke", record)
+    client.meta.events.register("before-call.lambda.Invoke", accept)
+    with mock.patch.object(zappa.asynchronous, "LAMBDA_CLIENT", client, create=True):
+        yield sent
+
+
+@contextlib.contextmanager
+def aws_only_at(endpoint_url: str | None) -> Iterator[list[str]]:
+    """While it lasts, botocore sends nothing but to ``endpoint_url`` (a moto_server), or
+    nothing at all with ``None``: any other request fails in this process, never leaves it,
+    and its URL is added to the list yielded (for a test to assert it stays empty, however the
+    caller handled the error)."""
+    from botocore.httpsession import URLLib3Session
+
+    send = URLLib3Session.send
+    refused: list[str] = []
+
+    def send_to_moto_only(session, request):
+        if endpoint_url is None or not request.url.startswith(endpoint_url.rstrip("/") + "/"):
+            refused.append(request.url)
+            raise AssertionError(f"an AWS request for {request.url} was stopped: moto only")
+        return send(session, request)
+
+    with mock.patch.object(URLLib3Session, "send", send_to_moto_only):
+        yield refused
 
 
 def put_stage_secrets(stage: str, secrets: dict[str, str], endpoint_url: str | None = None) -> None:
