@@ -8,7 +8,8 @@ zip goes up as a direct upload (50 MB limit). So, with Zappa's own objects:
     python -m scripts.zappa_stage verify STAGE           what a deploy must have created
     python -m scripts.zappa_stage function-url STAGE     the Function URL on the SnapStart alias
     python -m scripts.zappa_stage check-policy STAGE [FILE]
-                                                         the role's policy: own logs and secrets
+                                                         the role's policy: own logs, secrets,
+                                                         SES identity, invoking itself
 
 Run from the repository root with a venv that has Zappa and boto3 (build/venv or .venv).
 """
@@ -136,12 +137,7 @@ def verify(stage: str, requests: str | None = None) -> int:
     print(json.dumps(policy, indent=2))
     if attached or inline != ["zappa-permissions"]:
         problems.append("the role has policies besides zappa-permissions")
-    problems += policy_problems(
-        policy,
-        region=cli.aws_region,
-        lambda_name=cli.lambda_name,
-        remote_env=cli.stage_config["remote_env"],
-    )
+    problems += policy_problems(policy, **_own_resources(cli))
 
     if requests:
         problems += asked_for(Path(requests), cli.lambda_name)
@@ -249,37 +245,97 @@ def function_url(stage: str) -> int:
     return 0
 
 
-def policy_problems(policy: dict, *, region: str, lambda_name: str, remote_env: str) -> list[str]:
-    """What in an execution role's policy uses a wildcard action or reaches past this
-    function's own log group and its own secrets object (the account may be written as *)."""
-    bucket_and_key = remote_env.removeprefix("s3://")
-    log_group = re.escape(f"log-group:/aws/lambda/{lambda_name}:")
-    allowed = [
-        rf"arn:aws:logs:{re.escape(region)}:(\*|\d{{12}}):{log_group}\*",
-        re.escape(f"arn:aws:s3:::{bucket_and_key}"),
+def needed_grants(
+    *, region: str, lambda_name: str, remote_env: str, ses_identity: str
+) -> list[tuple[str, str, frozenset[str]]]:
+    """What the function's execution role needs, each as (what it is for, the pattern of its
+    resource's ARN, the actions on it); the account may be written as * in an ARN."""
+    account = r"(\*|\d{12})"
+    region = re.escape(region)
+    return [
+        (
+            "its own log group",
+            rf"arn:aws:logs:{region}:{account}:"
+            + re.escape(f"log-group:/aws/lambda/{lambda_name}:")
+            + r"\*",
+            frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}),
+        ),
+        (
+            "its own secrets",
+            re.escape(f"arn:aws:s3:::{remote_env.removeprefix('s3://')}"),
+            frozenset({"s3:GetObject"}),
+        ),
+        # Mail from the stage's SES identity only (docs/deploy.md, "Mail through SES").
+        # https://docs.aws.amazon.com/ses/latest/dg/control-user-access.html
+        (
+            "the stage's SES identity",
+            rf"arn:aws:ses:{region}:{account}:identity/{re.escape(ses_identity)}",
+            frozenset({"ses:SendEmail", "ses:SendRawEmail"}),
+        ),
+        # The asynchronous tasks (app/tasks.py): Zappa invokes the function by its name, which
+        # is the unqualified ARN ($LATEST), never a version or an alias.
+        (
+            "invoking itself",
+            rf"arn:aws:lambda:{region}:{account}:function:{re.escape(lambda_name)}",
+            frozenset({"lambda:InvokeFunction"}),
+        ),
     ]
+
+
+def policy_problems(
+    policy: dict, *, region: str, lambda_name: str, remote_env: str, ses_identity: str
+) -> list[str]:
+    """What in an execution role's policy uses a wildcard action, grants past this function's
+    own log group, its own secrets object, the stage's SES identity and invoking itself (or
+    another action on one of those than the function needs), and what of those it lacks."""
+    needed = needed_grants(
+        region=region, lambda_name=lambda_name, remote_env=remote_env, ses_identity=ses_identity
+    )
+    granted: set[tuple[str, str]] = set()
     problems = []
     for statement in policy["Statement"]:
+        if statement.get("Effect") == "Deny":
+            continue  # a denial only takes away
+        for negated in ("NotAction", "NotResource"):
+            if negated in statement:
+                problems.append(f"{negated} grants everything it does not name")
         actions, resources = statement.get("Action", []), statement.get("Resource", [])
-        for action in [actions] if isinstance(actions, str) else actions:
+        actions = [actions] if isinstance(actions, str) else actions
+        for action in actions:
             if "*" in action:
                 problems.append(f"wildcard action {action}")
         for resource in [resources] if isinstance(resources, str) else resources:
-            if not any(re.fullmatch(pattern, resource) for pattern in allowed):
+            grant = next((grant for grant in needed if re.fullmatch(grant[1], resource)), None)
+            if grant is None:
                 problems.append(f"resource outside the function's own: {resource}")
+                continue
+            what, _, allowed = grant
+            for action in actions:
+                if action in allowed:
+                    granted.add((what, action))
+                elif "*" not in action:
+                    problems.append(f"{action} on {resource}: not needed for {what}")
+    for what, _, allowed in needed:
+        for action in sorted(allowed):
+            if (what, action) not in granted:
+                problems.append(f"missing {action} for {what}")
     return problems
+
+
+def _own_resources(cli) -> dict[str, str]:
+    return {
+        "region": cli.aws_region,
+        "lambda_name": cli.lambda_name,
+        "remote_env": cli.stage_config["remote_env"],
+        "ses_identity": cli.stage_config["ses_identity"],
+    }
 
 
 def check_policy(stage: str, path: str | None = None) -> int:
     """Check the stage's ``attach_policy`` file (or ``path``); print each problem."""
     cli = load(stage)
     policy = json.loads(Path(path or ROOT / cli.stage_config["attach_policy"]).read_text())
-    problems = policy_problems(
-        policy,
-        region=cli.aws_region,
-        lambda_name=cli.lambda_name,
-        remote_env=cli.stage_config["remote_env"],
-    )
+    problems = policy_problems(policy, **_own_resources(cli))
     for problem in problems:
         print(f"PROBLEM: {problem}")
     return 1 if problems else 0

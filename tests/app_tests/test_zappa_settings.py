@@ -76,22 +76,126 @@ class ZappaSettingsTests(unittest.TestCase):
             timeout=60,
         )
 
-    def test_each_stage_role_may_only_write_its_own_logs_and_read_its_own_secrets(self):
+    def test_each_stage_role_may_only_log_read_its_secrets_mail_and_invoke_itself(self):
         for name in ("dev", "production"):
             with self.subTest(stage=name):
                 result = self.check_policy(name)
                 self.assertEqual((result.returncode, result.stdout), (0, ""), result.stderr)
                 policy = json.loads((ROOT / stage(name)["attach_policy"]).read_text())
-                actions = {action for each in policy["Statement"] for action in each["Action"]}
+                grants = {
+                    (action, each["Resource"])
+                    for each in policy["Statement"]
+                    for action in each["Action"]
+                }
                 self.assertEqual(
-                    actions,
+                    grants,
                     {
-                        "logs:CreateLogGroup",
-                        "logs:CreateLogStream",
-                        "logs:PutLogEvents",
-                        "s3:GetObject",
+                        (
+                            action,
+                            f"arn:aws:logs:eu-west-1:*:log-group:/aws/lambda/auth-api-{name}:*",
+                        )
+                        for action in (
+                            "logs:CreateLogGroup",
+                            "logs:CreateLogStream",
+                            "logs:PutLogEvents",
+                        )
+                    }
+                    | {("s3:GetObject", f"arn:aws:s3:::auth-api-config-{name}/secrets.json")}
+                    | {
+                        (action, f"arn:aws:ses:eu-west-1:*:identity/{stage(name)['ses_identity']}")
+                        for action in ("ses:SendEmail", "ses:SendRawEmail")
+                    }
+                    | {
+                        (
+                            "lambda:InvokeFunction",
+                            f"arn:aws:lambda:eu-west-1:*:function:auth-api-{name}",
+                        )
                     },
                 )
+
+    def test_each_stage_mails_from_an_ses_identity_of_its_own_named_without_wildcards(self):
+        identities = {name: stage(name)["ses_identity"] for name in ("dev", "production")}
+        self.assertEqual(len(set(identities.values())), 2, identities)
+        for name, identity in identities.items():
+            with self.subTest(stage=name):
+                self.assertNotIn("*", identity)
+                self.assertNotIn("?", identity)
+
+    def test_the_policy_check_names_each_grant_past_the_stages_own_and_each_one_missing(self):
+        from scripts.zappa_stage import policy_problems
+
+        own = {
+            "region": "eu-west-1",
+            "lambda_name": "auth-api-dev",
+            "remote_env": "s3://auth-api-config-dev/secrets.json",
+            "ses_identity": "dev.auth-api.example.com",
+        }
+        policy = json.loads((ROOT / "scripts/policies/dev.json").read_text())
+
+        def with_statement(**statement):
+            return {"Statement": [*policy["Statement"], {"Effect": "Allow", **statement}]}
+
+        def without(sid):
+            return {"Statement": [each for each in policy["Statement"] if each["Sid"] != sid]}
+
+        ses = ["ses:SendEmail", "ses:SendRawEmail"]
+        cases = {
+            "mail from every identity": (
+                with_statement(Action=ses, Resource="arn:aws:ses:eu-west-1:*:identity/*"),
+                "resource outside the function's own: arn:aws:ses:eu-west-1:*:identity/*",
+            ),
+            "mail from the other stage's identity": (
+                with_statement(
+                    Action=ses, Resource="arn:aws:ses:eu-west-1:*:identity/auth-api.example.com"
+                ),
+                "resource outside the function's own: "
+                "arn:aws:ses:eu-west-1:*:identity/auth-api.example.com",
+            ),
+            "SES's quota, which no identity narrows": (
+                with_statement(Action=["ses:GetSendQuota"], Resource="*"),
+                "resource outside the function's own: *",
+            ),
+            "invoking another function": (
+                with_statement(
+                    Action=["lambda:InvokeFunction"],
+                    Resource="arn:aws:lambda:eu-west-1:*:function:auth-api-production",
+                ),
+                "resource outside the function's own: "
+                "arn:aws:lambda:eu-west-1:*:function:auth-api-production",
+            ),
+            "invoking any version or alias": (
+                with_statement(
+                    Action=["lambda:InvokeFunction"],
+                    Resource="arn:aws:lambda:eu-west-1:*:function:auth-api-dev:*",
+                ),
+                "resource outside the function's own: "
+                "arn:aws:lambda:eu-west-1:*:function:auth-api-dev:*",
+            ),
+            "changing its own code": (
+                with_statement(
+                    Action=["lambda:UpdateFunctionCode"],
+                    Resource="arn:aws:lambda:eu-west-1:*:function:auth-api-dev",
+                ),
+                "lambda:UpdateFunctionCode on arn:aws:lambda:eu-west-1:*:function:auth-api-dev: "
+                "not needed for invoking itself",
+            ),
+            "everything but one action": (
+                with_statement(NotAction=["iam:*"], Resource="*"),
+                "NotAction grants everything it does not name",
+            ),
+            "no mail": (
+                without("OwnMailIdentity"),
+                "missing ses:SendRawEmail for the stage's SES identity",
+            ),
+            "no tasks": (
+                without("OwnAsynchronousTasks"),
+                "missing lambda:InvokeFunction for invoking itself",
+            ),
+        }
+        self.assertEqual(policy_problems(policy, **own), [])
+        for label, (changed, problem) in cases.items():
+            with self.subTest(label):
+                self.assertIn(problem, policy_problems(changed, **own))
 
     def test_the_policy_check_refuses_zappas_default_policy(self):
         default = Path(zappa.__file__).parent / "policies" / "attach_policy.json"
