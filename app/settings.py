@@ -296,11 +296,21 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = os.environ.get(
     "DJANGO_DEFAULT_FROM_EMAIL", "Authentication API <no-reply@localhost>"
 )
-# SES in the function's own region (django-ses reads these when it sends).
+# SES in the function's own region (django-ses reads these when it sends), with the function's
+# own credentials from its environment.
 AWS_SES_REGION_NAME = os.environ.get("AWS_SES_REGION_NAME") or os.environ.get(
     "AWS_REGION", "eu-west-1"
 )
-AWS_SES_REGION_ENDPOINT = f"email.{AWS_SES_REGION_NAME}.amazonaws.com"
+# No endpoint of our own: django-ses would otherwise pass https://email.REGION.amazonaws.com to
+# boto3, which then ignores AWS_ENDPOINT_URL_SES and AWS_ENDPOINT_URL (how a stand-in such as
+# moto is reached). boto3 resolves the same regional endpoint by itself.
+# https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html
+AWS_SES_REGION_ENDPOINT_URL = None
+# Off: django-ses's throttle asks SES for the account's quota (ses:GetSendQuota, which IAM
+# cannot narrow to one identity) before each message. An invocation sends one message; one that
+# SES throttles fails, and Lambda retries an asynchronous invocation (twice, minutes apart).
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+AWS_SES_AUTO_THROTTLE = None
 # On Lambda, messages go out from an asynchronous invocation of the function, after the
 # response (app/tasks.py); elsewhere in the request's process.
 TASKS_IN_BACKGROUND = env_bool("TASKS_IN_BACKGROUND", default=ON_LAMBDA)

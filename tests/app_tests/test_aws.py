@@ -3,27 +3,34 @@ of API Gateway, Function URLs and the daily schedule (which goes on to Zappa's h
 
 Also ``app/aws/environ.py`` (the stage prefix and client address from the event),
 ``app/aws/snapstart.py`` (the init phase, the SnapStart hooks) and ``app/storages.py``
-(stage-prefixed static URLs). AWS is moto_server, in a thread on 127.0.0.1: nothing leaves
-this machine.
+(stage-prefixed static URLs), and mail on Lambda: the request answered before any message,
+one asynchronous invocation of the function, and that invocation sending the message through
+SES (``LambdaMailTests``). AWS is moto_server, in a thread on 127.0.0.1: nothing leaves this
+machine.
 """
 
 import contextlib
+import email
+import email.policy
 import io
 import json
 import logging
 import os
 import random
+import re
 import sys
 from datetime import timedelta
 from unittest import mock
 
 from apig_wsgi import make_lambda_handler
+from botocore.exceptions import ClientError
+from django.core import mail
 from django.db import connection
 from django.test import TestCase, TransactionTestCase, override_settings
 from django.utils import timezone
 
 from app.accounts import services
-from app.accounts.models import RefreshToken, Session, User
+from app.accounts.models import MailToken, RefreshToken, Session, User
 from app.aws.environ import ApiGatewayEnviron
 from app.aws.snapstart import (
     after_restore,
@@ -38,14 +45,20 @@ from devtools.lambda_harness import (
     CLIENT_IP,
     REGION,
     URL_HOST,
+    LambdaContext,
     LambdaHarness,
     api_gateway_event,
+    async_invocations,
     aws_environment,
+    aws_only_at,
     function_url_event,
     moto_server,
     put_stage_secrets,
     scheduled_event,
+    ses_sent_messages,
+    verify_ses_identity,
 )
+from devtools.zappa import stage_config
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 
 SECRETS = {
@@ -302,6 +315,155 @@ class LambdaHandlerTests(TestCase):
         ):
             self.assertNotIn(secret, output)
         self.assertEqual(logging.getLevelName(logging.getLogger().level), "WARNING")
+
+
+# The dev stage's SES identity, verified in moto as it is in SES, and an address at it.
+SES_IDENTITY = stage_config("dev")["ses_identity"]
+FROM = f"Authentication API <no-reply@{SES_IDENTITY}>"
+# The stage's URL as API Gateway's events name it: where links point without PUBLIC_BASE_URL.
+STAGE_URL = f"https://{API_HOST}/dev"
+NEW_PASSWORD = "a-brand-new-horse-battery"
+
+
+def text_of(raw_message: str) -> str:
+    """The plain-text part of a MIME message as SES received it."""
+    message = email.message_from_string(raw_message, policy=email.policy.default)
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+@override_settings(
+    **PRODUCTION_LIKE,
+    # As on Lambda (app/settings.py chooses both by AWS_LAMBDA_FUNCTION_NAME at start-up).
+    EMAIL_BACKEND="django_ses.SESBackend",
+    TASKS_IN_BACKGROUND=True,
+    DEFAULT_FROM_EMAIL=FROM,
+    PUBLIC_BASE_URL="",
+)
+class LambdaMailTests(TestCase):
+    """Mail on Lambda: ``POST /api/password/reset/`` through the entry point is answered with
+    nothing sent but one asynchronous invocation of the function; that invocation, handed to
+    the entry point as Lambda would, sends the message through SES (moto), whose link's token
+    sets a new password. botocore may reach moto_server only."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.endpoint = cls.enterClassContext(moto_server())
+        environment = {
+            **aws_environment(cls.endpoint),
+            "AWS_LAMBDA_FUNCTION_NAME": LambdaContext.function_name,
+        }
+        cls.enterClassContext(mock.patch.dict(os.environ, environment))
+        cls.refused = cls.enterClassContext(aws_only_at(cls.endpoint))
+        put_stage_secrets("dev", SECRETS, endpoint_url=cls.endpoint)
+        verify_ses_identity(SES_IDENTITY, endpoint_url=cls.endpoint)
+        cls.lambda_ = LambdaHarness("dev")
+        cls.addClassCleanup(cls.lambda_.close)
+
+    def setUp(self):
+        ses_sent_messages().clear()
+        self.refused.clear()
+        self.invocations = self.enterContext(async_invocations())
+        make_user()
+
+    def tearDown(self):
+        self.assertEqual(self.refused, [], "a request for AWS itself was stopped")
+
+    def ask_for_a_reset(self, address="user@example.com", **options):
+        return self.lambda_.request(
+            "POST", "/api/password/reset/", json_body={"email": address}, **options
+        )
+
+    def run_invocation(self, invocation):
+        """What Lambda does with a queued "Event" invocation: the payload is the event."""
+        return self.lambda_.invoke(json.loads(invocation["Payload"]))
+
+    def test_a_reset_is_answered_202_with_no_mail_sent_and_one_event_invocation_queued(self):
+        response = self.ask_for_a_reset()
+        self.assertEqual(response.status, 202, response.text)
+        self.assertEqual(ses_sent_messages(), [])
+        [invocation] = self.invocations
+        self.assertEqual(invocation["FunctionName"], LambdaContext.function_name)
+        self.assertEqual(invocation["InvocationType"], "Event")
+        payload = json.loads(invocation["Payload"])
+        self.assertEqual(payload["command"], "zappa.asynchronous.route_lambda_task")
+        self.assertEqual(payload["task_path"], "app.accounts.recovery.send_password_reset")
+        self.assertEqual(payload["args"], [])
+        self.assertEqual(payload["kwargs"], {"email": "user@example.com", "base_url": STAGE_URL})
+        # The task issues the token: none exists yet, so none can be in the payload.
+        self.assertFalse(MailToken.objects.exists())
+
+    def test_the_invocation_sends_one_message_whose_link_holds_a_token_that_sets_a_password(self):
+        self.ask_for_a_reset()
+        [invocation] = self.invocations
+        self.run_invocation(invocation)
+        [message] = ses_sent_messages()
+        self.assertEqual(set(message.destinations), {"user@example.com"})
+        self.assertEqual(message.source, FROM)
+        link = re.search(
+            re.escape(f"{STAGE_URL}/password/reset/?token=") + r"([A-Za-z0-9_-]{43})\b",
+            text_of(message.raw_data),
+        )
+        self.assertIsNotNone(link, text_of(message.raw_data))
+        token = link[1]
+        self.assertNotIn(token, invocation["Payload"])
+        confirmed = self.lambda_.request(
+            "POST",
+            "/api/password/reset/confirm/",
+            json_body={"token": token, "new_password": NEW_PASSWORD},
+        )
+        self.assertEqual(confirmed.status, 200, confirmed.text)
+        self.assertEqual(set(confirmed.json()), {"access_token", "refresh_token"})
+        self.assertTrue(User.objects.get(email="user@example.com").check_password(NEW_PASSWORD))
+
+    def test_an_unknown_address_gets_the_same_answer_and_its_invocation_sends_nothing(self):
+        def seen(response):
+            headers = sorted((k, v) for k, v in response.headers.items() if k.lower() != "date")
+            return response.status, headers, response.content
+
+        known, unknown = self.ask_for_a_reset(), self.ask_for_a_reset("nobody@example.com")
+        self.assertEqual(seen(unknown), seen(known))
+        self.assertEqual(len(self.invocations), 2)
+        self.run_invocation(self.invocations[1])
+        self.assertEqual(ses_sent_messages(), [])
+        self.assertFalse(MailToken.objects.exists())
+
+    @override_settings(TASKS_IN_BACKGROUND=False)
+    def test_without_background_tasks_the_message_goes_out_in_the_request_itself(self):
+        response = self.ask_for_a_reset()
+        self.assertEqual(response.status, 202, response.text)
+        self.assertEqual(len(ses_sent_messages()), 1)
+        self.assertEqual(self.invocations, [])
+
+    @override_settings(PUBLIC_BASE_URL="https://auth.example.com")
+    def test_with_public_base_url_links_point_there_whichever_url_was_asked(self):
+        self.ask_for_a_reset(function_url=True)
+        [invocation] = self.invocations
+        payload = json.loads(invocation["Payload"])
+        self.assertEqual(payload["kwargs"]["base_url"], "https://auth.example.com")
+
+    @override_settings(DEFAULT_FROM_EMAIL="no-reply@unverified.example.net")
+    def test_a_message_ses_refuses_fails_the_invocation_so_lambda_retries_it(self):
+        self.ask_for_a_reset()
+        [invocation] = self.invocations
+        with self.assertRaises(ClientError) as refused:
+            self.run_invocation(invocation)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "MessageRejected")
+        self.assertEqual(ses_sent_messages(), [])
+
+    def test_the_ses_backend_has_the_environments_dummy_credentials_region_and_moto_endpoint(self):
+        backend = mail.get_connection()
+        backend.open()
+        client = backend.connection
+        self.assertEqual(client.meta.region_name, REGION)
+        self.assertEqual(client.meta.endpoint_url, self.endpoint)
+        credentials = client._request_signer._credentials
+        self.assertEqual(
+            (credentials.access_key, credentials.secret_key, credentials.token),
+            ("testing", "testing", "testing"),
+        )
+        # No quota call before each message (ses:GetSendQuota is not the role's to make).
+        self.assertIsNone(backend._throttle)
 
 
 class ApiGatewayEnvironTests(TestCase):

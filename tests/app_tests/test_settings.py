@@ -123,6 +123,15 @@ class SettingsTests(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout.split()[0], "False")
 
+    def test_ses_is_the_functions_region_at_boto3s_own_endpoint_and_asks_for_no_quota(self):
+        code = (
+            "import app.settings as s; print(s.AWS_SES_REGION_NAME, "
+            "s.AWS_SES_REGION_ENDPOINT_URL, s.AWS_SES_AUTO_THROTTLE)"
+        )
+        env = {"AWS_LAMBDA_FUNCTION_NAME": "fn", "AWS_REGION": "eu-central-1", **KEYS}
+        result = load_settings(code=code, **env)
+        self.assertEqual(result.stdout.split(), ["eu-central-1", "None", "None"], result.stderr)
+
     def test_database_url_selects_postgresql(self):
         result = load_settings(DATABASE_URL="postgres://u@127.0.0.1:5432/db", **KEYS)
         self.assertEqual(result.stdout.split()[2], "django.db.backends.postgresql")
