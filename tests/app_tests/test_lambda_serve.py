@@ -1,15 +1,18 @@
 """``scripts/lambda-serve``: the real handler behind a local HTTP front, production settings.
 
 Runs the script as a person would (debug off, hashed static files, secrets from moto's S3) and
-talks HTTP to it on 127.0.0.1 with the API Gateway stage prefix.
+talks HTTP to it on 127.0.0.1 with the API Gateway stage prefix; mail goes out as on Lambda,
+from an asynchronous invocation the script runs after the response, through moto's SES.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import urllib.error
 import urllib.parse
@@ -68,6 +71,33 @@ class LambdaServeTests(unittest.TestCase):
         )
         self.assertEqual(status, 401)
         self.assertIn('error="invalid_token"', headers["WWW-Authenticate"])
+
+    def mailed_link(self, to: str, page: str, timeout: float = 30) -> str:
+        """The link to ``page`` of a message SES sent to ``to``, as the server prints it."""
+        deadline = time.monotonic() + timeout
+        link = re.escape(f"{self.base}{page}?token=") + r"\S+"
+        pattern = re.compile(rf"lambda-serve: SES sent .* to {re.escape(to)}: ({link})")
+        while time.monotonic() < deadline:
+            with open(self.log.name) as log:
+                found = pattern.search(log.read())
+            if found:
+                return found[1]
+            time.sleep(0.1)
+        self.fail(f"no message to {to} linking {page} within {timeout} s")
+
+    def test_a_reset_is_mailed_after_the_answer_with_a_link_back_here_whose_token_works(self):
+        credentials = {"email": "reset@example.com", "password": PASSWORD}
+        self.request("POST", "/api/register/", credentials)
+        status, _, body = self.request(
+            "POST", "/api/password/reset/", {"email": "reset@example.com"}
+        )
+        self.assertEqual(status, 202, body)
+        link = self.mailed_link("reset@example.com", "/password/reset/")
+        self.assertEqual(request(link).status, 200)
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["token"][0]
+        new_password = {"token": token, "new_password": "a-brand-new-horse-battery"}
+        status, _, body = self.request("POST", "/api/password/reset/confirm/", new_password)
+        self.assertEqual(status, 200, body)
 
     def test_sixteen_simultaneous_refreshes_are_all_answered_with_one_successor(self):
         credentials = {"email": "burst@example.com", "password": PASSWORD}
