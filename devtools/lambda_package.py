@@ -39,20 +39,23 @@ LAMBDA_PYTHON = (sys.executable, "-S")
 ENTRY_POINT = stage_config("dev")["lambda_handler"]
 ZAPPA_ENTRY_POINT = "handler.lambda_handler"
 
+# What neither the init phase nor a request that sends no mail may load: the AWS SDK (its
+# import alone is about 150 ms of a cold start), Zappa's handler and its asynchronous tasks
+# (both import it), and django-ses (likewise). A child names them ``AWS_SDK_MODULES``.
+AWS_SDK_MODULES = ("boto3", "botocore", "zappa.handler", "zappa.asynchronous", "django_ses")
+
 
 def run_in_package(
     task: Path, env: dict, child: str, stdin, entry_point: str = ENTRY_POINT
 ) -> dict:
     """Run ``child`` in a fresh process in the unzipped package ``task``, as Lambda starts one:
     its line ``ENTRY`` becomes the import of ``entry_point`` as ``lambda_handler`` (Lambda's
-    init), ``stdin`` goes in as JSON, and the JSON of its last line of output comes back."""
+    init), ``AWS_SDK_MODULES`` the tuple of those names, ``stdin`` goes in as JSON, and the
+    JSON of its last line of output comes back."""
     module, _, function = entry_point.rpartition(".")
+    source = child.replace("ENTRY", f"from {module} import {function} as lambda_handler")
     result = subprocess.run(
-        [
-            *LAMBDA_PYTHON,
-            "-c",
-            child.replace("ENTRY", f"from {module} import {function} as lambda_handler"),
-        ],
+        [*LAMBDA_PYTHON, "-c", source.replace("AWS_SDK_MODULES", repr(AWS_SDK_MODULES))],
         input=json.dumps(stdin),
         cwd=task,
         env=env,
@@ -169,6 +172,7 @@ import base64, json, os, sys, time
 started = time.perf_counter()
 ENTRY
 init_ms = (time.perf_counter() - started) * 1000
+sdk_after_init = sorted(name for name in AWS_SDK_MODULES if name in sys.modules)
 import snapshot_restore_py as registry
 from django.db import connections
 open_after_init = [c.alias for c in connections.all() if c.connection is not None]
@@ -201,7 +205,8 @@ for event in events:
     os.wait()
     copies.append(json.loads(data))
 print(json.dumps({"init_ms": init_ms, "open_after_init": open_after_init,
-                  "open_at_snapshot": open_at_snapshot, "copies": copies}))
+                  "open_at_snapshot": open_at_snapshot, "sdk_after_init": sdk_after_init,
+                  "copies": copies}))
 """
 
 

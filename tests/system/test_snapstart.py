@@ -1,7 +1,8 @@
 """A SnapStart rehearsal, offline: the init phase, the snapshot, restored copies.
 
 One process does Lambda's init phase with the lean package (the import of
-``app.aws.lambda_function``: the secrets from moto's S3, Django set up, the URLconf loaded), runs
+``app.aws.lambda_function``: the secrets from moto's S3, Django set up, the URLconf loaded, no
+AWS SDK), runs
 the before-snapshot hooks from the runtime's ``snapshot_restore_py`` registry (last registered
 first, as the runtime does), then forks children that stand for restored instances (CRIU cannot
 checkpoint on these machines): each runs the after-restore hooks in order, then answers one
@@ -27,8 +28,9 @@ def test_restored_copies_answer_on_fresh_connections_with_tokens_of_their_own():
     with FunctionStage("snapstart") as stage:
         report = snapstart_rehearsal(stage, ZIP, copies=COPIES)
     print(json.dumps({key: value for key, value in report.items() if key != "copies"}))
-    # Django was set up in the init phase without touching the database.
+    # Django was set up in the init phase without touching the database, nor the AWS SDK.
     assert report["open_after_init"] == [] and report["open_at_snapshot"] == []
+    assert report["sdk_after_init"] == []
     copies = report["copies"]
     assert [copy["status"] for copy in copies] == [200] * COPIES
     refresh_tokens = {copy["body"]["refresh_token"] for copy in copies}
