@@ -7,6 +7,7 @@ zip goes up as a direct upload (50 MB limit). So, with Zappa's own objects:
     python -m scripts.zappa_stage deployed STAGE         exit 0 when the function exists
     python -m scripts.zappa_stage verify STAGE           what a deploy must have created
     python -m scripts.zappa_stage function-url STAGE     the Function URL on the SnapStart alias
+    python -m scripts.zappa_stage public-base-url STAGE  the links of messages: the stage's URL
     python -m scripts.zappa_stage check-policy STAGE [FILE]
                                                          the role's policy: own logs, secrets,
                                                          SES identity, invoking itself
@@ -119,6 +120,19 @@ def verify(stage: str, requests: str | None = None) -> int:
         "*" in value for values in cors.values() if isinstance(values, list) for value in values
     ):
         problems.append(f"the function URL's CORS has a wildcard: {cors}")
+
+    # What the snapshotted version's messages link (scripts/deploy sets it: public-base-url).
+    served = zappa.lambda_client.get_function_configuration(
+        FunctionName=cli.lambda_name, Qualifier=SNAPSTART_ALIAS
+    )
+    base = ((served.get("Environment") or {}).get("Variables") or {}).get("PUBLIC_BASE_URL")
+    stage_url = zappa.get_api_url(cli.lambda_name, cli.api_stage)
+    print(
+        f"PUBLIC_BASE_URL of {SNAPSTART_ALIAS}: {base}"
+        + ("" if base in (None, stage_url) else f" (not the stage's {stage_url}: set by hand)")
+    )
+    if not base:
+        problems.append(f"the {SNAPSTART_ALIAS} version has no PUBLIC_BASE_URL")
 
     concurrency = zappa.lambda_client.get_function_concurrency(FunctionName=cli.lambda_name)
     reserved = concurrency.get("ReservedConcurrentExecutions")
@@ -282,6 +296,35 @@ def needed_grants(
     ]
 
 
+def public_base_url(stage: str) -> int:
+    """Point the links of the function's messages at the stage's URL: unless the function has
+    ``PUBLIC_BASE_URL`` already (set by hand, or by an earlier deploy), set it to the REST API's
+    stage URL, then publish a version and move the SnapStart alias onto it, since a snapshot
+    keeps the environment its version was published with. ``zappa update`` keeps variables
+    that zappa_settings.json does not name, so this is done once per stage."""
+    cli = load(stage)
+    zappa, name = cli.zappa, cli.lambda_name
+    lam = zappa.lambda_client
+    configuration = lam.get_function_configuration(FunctionName=name)
+    variables = dict((configuration.get("Environment") or {}).get("Variables") or {})
+    if variables.get("PUBLIC_BASE_URL"):
+        print(f"PUBLIC_BASE_URL stays {variables['PUBLIC_BASE_URL']}")
+        return 0
+    url = zappa.get_api_url(name, cli.api_stage)
+    if not url:
+        print("no REST API yet: PUBLIC_BASE_URL left unset", file=sys.stderr)
+        return 1
+    variables["PUBLIC_BASE_URL"] = url
+    zappa.wait_until_lambda_function_is_updated(name)
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+    zappa.wait_until_lambda_function_is_updated(name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    zappa.wait_until_lambda_function_version_is_active(name, version)
+    zappa.migrate_lambda_alias(name, SNAPSTART_ALIAS, version)
+    print(f"PUBLIC_BASE_URL={url}, published as version {version}, alias {SNAPSTART_ALIAS}")
+    return 0
+
+
 def policy_problems(
     policy: dict, *, region: str, lambda_name: str, remote_env: str, ses_identity: str
 ) -> list[str]:
@@ -353,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (
         ("deployed", "exit 0 when the function exists"),
         ("function-url", "the Function URL on the SnapStart alias"),
+        ("public-base-url", "PUBLIC_BASE_URL: the stage's URL, unless set"),
     ):
         commands.add_parser(name, help=text).add_argument("stage")
     verify_command = commands.add_parser("verify", help="check a deploy")
@@ -368,7 +412,12 @@ def main(argv: list[str] | None = None) -> int:
         return check_policy(args.stage, args.file)
     if args.command == "verify":
         return verify(args.stage, args.requests)
-    return {"deployed": deployed, "function-url": function_url}[args.command](args.stage)
+    commands = {
+        "deployed": deployed,
+        "function-url": function_url,
+        "public-base-url": public_base_url,
+    }
+    return commands[args.command](args.stage)
 
 
 if __name__ == "__main__":
