@@ -39,7 +39,8 @@ def defer(function: Callable[..., object], **kwargs: str | int | None) -> None:
         else:
             function(**kwargs)
     except Exception:
-        logger.exception("The task %s.%s failed", function.__module__, function.__qualname__)
+        name = getattr(function, "__qualname__", repr(function))
+        logger.exception("The task %s.%s failed", function.__module__, name)
 
 
 def _check_sendable(function: Callable[..., object], kwargs: dict) -> None:

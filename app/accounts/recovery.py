@@ -102,13 +102,18 @@ def send_verification(*, user_id: int, base_url: str, now: datetime | None = Non
     _send("verify_email", to=to, token=token, base_url=base_url)
 
 
+# The digest of a reserved revert token until its notice arms it: no SHA-256 hex digest starts
+# so, and none of a presented token can match it.
+_UNARMED = "unarmed:"
+
+
 def reserve_revert(*, user: User, old_email: str, now: datetime) -> MailToken:
     """Record, in the transaction that moves ``user`` off ``old_email``, the way back to it:
     a revert token not yet armed (its digest matches no token). From that commit on, nobody
     else may take the address, and a revert of an earlier change voids it as it voids any
     later change's link; ``send_email_change_notice`` arms it and mails it."""
     return MailToken.objects.create(
-        digest=secrets.token_hex(32),
+        digest=_UNARMED + secrets.token_hex(28),
         user_id=user.pk,
         purpose=Purpose.REVERT,
         email=old_email,
@@ -123,9 +128,11 @@ def send_email_change_notice(*, token_id: int, base_url: str, now: datetime | No
     new address, never with a token for it."""
     now = now or timezone.now()
     token = tokens.new_mail_token()
+    # Only a token not armed yet: Lambda may deliver an invocation twice, and arming again
+    # would kill the link of the notice already sent.
     armed = (
         MailToken.objects.usable(now)
-        .filter(pk=token_id, purpose=Purpose.REVERT)
+        .filter(pk=token_id, purpose=Purpose.REVERT, digest__startswith=_UNARMED)
         .update(digest=tokens.mail_token_digest(token))
     )
     if not armed:

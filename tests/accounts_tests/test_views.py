@@ -19,7 +19,7 @@ from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 from rest_framework.test import APITestCase, APITransactionTestCase
 
-from app.accounts import tokens, views
+from app.accounts import recovery, tokens, views
 from app.accounts.errors import PasswordUnchanged, ReauthenticationRequired, SessionEnded
 from app.accounts.models import MailToken, RefreshToken, Session, User
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
@@ -1300,3 +1300,30 @@ class EmailChangeMailTests(ApiTestCase):
         self.assertEqual(
             (self.user.email, self.user.pending_email), ("old@example.com", "new@example.com")
         )
+
+
+class NoticeDeliveryTests(ApiTestCase):
+    """The notice's deferred task, delivered twice (Lambda's asynchronous invocations are at
+    least once): the first notice's link keeps working, the second sends nothing."""
+
+    def test_a_notice_delivered_twice_sends_once_and_its_link_keeps_working(self):
+        make_user(email="old@example.com")
+        access = self.login(email="old@example.com")["access_token"]
+        with mock.patch("app.tasks.defer") as defer:
+            answer = self.client.put(
+                reverse("me"),
+                {"email": "new@example.com"},
+                format="json",
+                HTTP_AUTHORIZATION=f"Bearer {access}",
+            )
+        self.assertEqual(answer.status_code, 200)
+        (notice,) = [
+            call
+            for call in defer.call_args_list
+            if call.args[0] is recovery.send_email_change_notice
+        ]
+        for _ in range(2):
+            recovery.send_email_change_notice(**notice.kwargs)
+        (message,) = messages_to("old@example.com")
+        token = mailed_token(message, "/email/revert/")
+        self.assertEqual(self.post("email-revert", {"token": token}).status_code, 200)
