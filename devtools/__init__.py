@@ -4,6 +4,7 @@ in the Lambda zip, and never importing ``tests``.
 
 - ``http``: one small HTTP client for servers on 127.0.0.1, and what pages link;
 - ``live_server``: gunicorn and lambda-serve on 127.0.0.1, fresh PostgreSQL databases;
+- ``mailbox``: the messages a server wrote with the ``file`` mail backend, and their links;
 - ``lambda_harness``: Lambda events, the entry point in-process, moto's S3;
 - ``lambda_package``: a built zip run as Lambda runs it.
 """

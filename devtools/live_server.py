@@ -20,6 +20,7 @@ import psycopg2
 
 from devtools import ROOT, manage, random_keys
 from devtools.http import request
+from devtools.mailbox import Mailbox
 
 PG_SERVER = os.environ.get("LIVE_PG", "postgres://postgres@127.0.0.1:5432/postgres")
 
@@ -100,7 +101,12 @@ def start_gunicorn(env: dict, *, workers: int, log) -> tuple[subprocess.Popen, s
 
 
 class LiveServer:
-    """``with LiveServer("fuzz", workers=2) as server:`` then ``server.url``."""
+    """``with LiveServer("fuzz", workers=2) as server:`` then ``server.url``.
+
+    Its messages go to a directory of its own through Django's ``file`` backend (no SMTP
+    server runs here), emptied at start, read with ``server.mailbox``; ``DJANGO_EMAIL_BACKEND``
+    or ``DJANGO_EMAIL_FILE_PATH`` among ``settings`` replace that.
+    """
 
     def __init__(self, name: str, *, workers: int = 2, **settings: str) -> None:
         self.name = name
@@ -110,6 +116,7 @@ class LiveServer:
         # Each message the server sends is a file here (Django's file backend), never mail.
         self.mail_dir = ROOT / "build" / f"mail-{name}"
         shutil.rmtree(self.mail_dir, ignore_errors=True)
+        self.mailbox = Mailbox(settings.get("DJANGO_EMAIL_FILE_PATH", self.mail_dir))
         self.env = {
             **os.environ,
             # The product's settings (Argon2), not the suite's, whoever starts the server.
