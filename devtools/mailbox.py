@@ -41,9 +41,7 @@ class Mail:
     @property
     def link(self) -> str:
         """The one link with a token the plain text carries (``AssertionError`` if not one)."""
-        links = set(LINK.findall(self.text))
-        assert len(links) == 1, (self.subject, links)
-        return links.pop()
+        return link_in(self.text)
 
     @property
     def kind(self) -> str:
@@ -53,7 +51,7 @@ class Mail:
     @property
     def token(self) -> str:
         """The token in the message's link."""
-        return parse_qs(urlsplit(self.link).query)["token"][0]
+        return token_in(self.text)
 
     def mentions(self, value: str) -> bool:
         """Whether ``value`` appears anywhere in the message (text, HTML or subject)."""
@@ -66,19 +64,31 @@ class Mailbox:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._taken: set[tuple[str, int]] = set()
+        # Each file's bytes read so far and the messages in them: files only ever grow.
+        self._read: dict[str, tuple[int, list[Mail]]] = {}
 
     def messages(self) -> list[Mail]:
         """Every complete message in the directory, the oldest files first."""
         if not self.path.is_dir():
             return []
         found = []
-        files = sorted(self.path.glob("*.log"), key=lambda file: (file.stat().st_mtime_ns, file))
-        for file in files:
-            chunks = file.read_bytes().split(SEPARATOR)
-            # The last chunk is what follows the last separator: empty, or a message still
-            # being written.
-            for position, chunk in enumerate(chunks[:-1]):
-                found.append(_parse(chunk, source=(file.name, position)))
+        files = sorted(
+            ((file.stat(), file) for file in self.path.glob("*.log")),
+            key=lambda entry: (entry[0].st_mtime_ns, entry[1].name),
+        )
+        for stat, file in files:
+            size, mails = self._read.get(file.name, (-1, []))
+            if stat.st_size != size:
+                content = file.read_bytes()
+                chunks = content.split(SEPARATOR)
+                # The last chunk is what follows the last separator: empty, or a message
+                # still being written.
+                mails = [
+                    _parse(chunk, source=(file.name, position))
+                    for position, chunk in enumerate(chunks[:-1])
+                ]
+                self._read[file.name] = (len(content), mails)
+            found.extend(mails)
         return found
 
     def take(self, *, to: str | None = None) -> list[Mail]:
@@ -99,6 +109,19 @@ class Mailbox:
         if kind is not None:
             assert fresh[0].kind == kind, (to, fresh[0].kind, kind)
         return fresh[0]
+
+
+def link_in(text: str) -> str:
+    """The one link with a token in a message's ``text`` (``AssertionError`` if not one)."""
+    links = set(LINK.findall(text))
+    assert len(links) == 1, links
+    return links.pop()
+
+
+def token_in(text: str) -> str:
+    """The token of the one link in a message's ``text`` (any backend's: ``mail.outbox``'s
+    bodies as well)."""
+    return parse_qs(urlsplit(link_in(text)).query)["token"][0]
 
 
 def _parse(raw: bytes, *, source: tuple[str, int]) -> Mail:
