@@ -393,6 +393,29 @@ class MeTests(ApiTestCase):
         self.assertEqual(self.get_me(f"Bearer {token}").status_code, 200)
 
 
+class EmailChangeVerificationTests(ApiTestCase):
+    """Found by the race of a verification against an e-mail change
+    (``test_recovery_concurrency.py``): it happens without any race."""
+
+    setUp = MeTests.setUp
+    put_me = MeTests.put_me
+
+    def test_a_verified_user_changing_the_email_leaves_the_new_address_unverified(self):
+        User.objects.filter(pk=self.user.pk).update(email_verified_at=timezone.now())
+        self.assertEqual(self.put_me({"email": "newuser@example.com"}).status_code, 200)
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "newuser@example.com")
+        self.assertIsNone(self.user.email_verified_at)
+
+    def test_a_verified_user_changing_the_email_gets_a_verification_link_at_the_new_address(
+        self,
+    ):
+        User.objects.filter(pk=self.user.pk).update(email_verified_at=timezone.now())
+        mail.outbox.clear()
+        self.assertEqual(self.put_me({"email": "newuser@example.com"}).status_code, 200)
+        self.assertIn(["newuser@example.com"], [message.to for message in mail.outbox])
+
+
 class SessionFlowTests(ApiTestCase):
     def test_the_readme_curl_session_works_in_order(self):
         email = "user@example.com"
