@@ -2,15 +2,18 @@
 
 Every operation, every phase (examples, coverage, fuzzing, and a stateful run following the
 schema's links register -> login -> me / refresh / logout), with the checks for server
-errors, status codes, content types, headers and response schemas; ``GET``/``PUT /api/me/``
-with a valid bearer token of a fresh user (``fuzz_hooks.py``). The verdict is read from
-schemathesis's JSON report, never from its console text. ``FUZZ_MAX_TIME`` bounds it (90 s).
+errors, status codes, content types, headers and response schemas; every bearer operation
+with a valid bearer token of a fresh user, and the link operations (password reset confirm,
+e-mail verify and revert) half the time with a token the server mailed (``fuzz_hooks.py``).
+The verdict is read from schemathesis's JSON report, never from its console text, and from the
+hooks' log of every status. ``FUZZ_MAX_TIME`` bounds it (90 s).
 """
 
 import json
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
@@ -24,6 +27,15 @@ CHECKS = [
     "response_schema_conformance",
 ]
 MIN_CASES = int(os.environ.get("FUZZ_MIN_CASES", "1000"))
+# Operations whose success path the fuzzing must reach (a 2xx at least once).
+MUST_SUCCEED = [
+    "POST /api/password/reset/",
+    "POST /api/password/reset/confirm/",
+    "POST /api/email/verify/",
+    "POST /api/email/verify/resend/",
+    "POST /api/email/revert/",
+    "GET /api/me/email/",
+]
 
 
 @pytest.mark.system
@@ -36,10 +48,14 @@ MIN_CASES = int(os.environ.get("FUZZ_MIN_CASES", "1000"))
     EMAIL_CHANGE_THROTTLE_PER_USER="1000000",
     EMAIL_CHANGE_THROTTLE_PER_ADDRESS="1000000",
     REGISTER_THROTTLE_PER_ADDRESS="1000000",
+    MAIL_THROTTLE_PER_EMAIL="1000000",
+    MAIL_THROTTLE_PER_ADDRESS="1000000",
 )
 def test_every_operation_conforms_to_the_schema_under_fuzzing(api_server):
     report = ROOT / "build" / "fuzz-report.json"
     report.unlink(missing_ok=True)
+    status_log = ROOT / "build" / "fuzz-statuses.txt"
+    status_log.unlink(missing_ok=True)
     result = subprocess.run(
         [
             sys.executable,
@@ -69,6 +85,8 @@ def test_every_operation_conforms_to_the_schema_under_fuzzing(api_server):
             **os.environ,
             "FUZZ_BASE_URL": api_server.url,
             "SCHEMATHESIS_HOOKS": "tests.system.fuzz_hooks",
+            "FUZZ_MAIL_PATH": str(api_server.mailbox.path),
+            "FUZZ_STATUS_LOG": str(status_log),
             "PYTHONPATH": str(ROOT),
         },
         capture_output=True,
@@ -90,4 +108,20 @@ def test_every_operation_conforms_to_the_schema_under_fuzzing(api_server):
     # The profile operations were fuzzed with valid tokens, not only refused: schemathesis
     # would list them here. (Refresh answers 401 to random tokens by design.)
     refused_only = set(summary["warnings"]["missing_auth"])
-    assert not refused_only & {"GET /api/me/", "PUT /api/me/", "PATCH /api/me/"}, refused_only
+    bearer = {
+        "GET /api/me/",
+        "PUT /api/me/",
+        "PATCH /api/me/",
+        "GET /api/me/email/",
+        "POST /api/email/verify/resend/",
+    }
+    assert not refused_only & bearer, refused_only
+    # Every answer, as the hooks saw it: none a 5xx, and each new operation succeeded.
+    answers = Counter(tuple(line.rsplit(" ", 1)) for line in status_log.read_text().splitlines())
+    assert not [answer for answer in answers if answer[1].startswith("5")], answers
+    succeeded = {operation for operation, status in answers if status.startswith("2")}
+    assert set(MUST_SUCCEED) <= succeeded, set(MUST_SUCCEED) - succeeded
+    print(
+        "fuzz: statuses of the link operations:",
+        {answer: count for answer, count in sorted(answers.items()) if answer[0] in MUST_SUCCEED},
+    )
