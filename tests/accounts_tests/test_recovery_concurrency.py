@@ -36,6 +36,8 @@ from tests.accounts_tests.test_concurrency import THREADS, serve_with_workers
 
 # Each round is a handful of requests; on SQLite, one writer at a time, a few show the same.
 ROUNDS = 100 if connection.vendor == "postgresql" else 10
+# Rounds of eight requests or more each (about 0.3 s on PostgreSQL), to stay near 15 s.
+LONG_ROUNDS = ROUNDS // 2
 # Rounds of THREADS simultaneous requests.
 CROWD_ROUNDS = 5 if connection.vendor == "postgresql" else 2
 EMAIL = "user@example.com"
@@ -229,6 +231,30 @@ class ResetConfirmRaceTests(LiveRecoveryTestCase):
             self.assertEqual(self.refreshes(Pair(**winner.json())), 200)
         print(f"password change against a confirm (change, confirm): {dict(outcomes)}")
 
+    def test_logins_on_the_old_password_racing_a_confirm_keep_no_session_and_never_deadlock(self):
+        """The confirm ends every session and lifts the address's failed-login lock inside its
+        transaction, while right and wrong passwords for that address are being counted."""
+        for round_number in range(CROWD_ROUNDS):
+            with self.subTest(round=round_number):
+                token = self.mint(Purpose.RESET)
+                new_password = f"confirmed-phrase-{round_number}"
+                right = {"email": EMAIL, "password": self.password}
+                wrong = {"email": EMAIL, "password": "not-the-password"}
+                half = (THREADS - 1) // 2
+                answers = self.race(
+                    [(CONFIRM, {"token": token, "new_password": new_password})]
+                    + [("/api/login/", right)] * (THREADS - 1 - half)
+                    + [("/api/login/", wrong)] * half
+                )
+                self.assertEqual(answers[0].status, 200, answers[0].content)
+                for answer in answers[1:]:
+                    self.assertIn(answer.status, (200, 401), answer.content)
+                # A login that came first had its session ended; one that came after started
+                # none: only the confirm's session lives.
+                self.assertEqual(Session.objects.filter(revoked_at=None).count(), 1)
+                self.assertEqual(self.refreshes(Pair(**answers[0].json())), 200)
+                self.password = new_password
+
     def test_two_simultaneous_reset_requests_leave_exactly_one_usable_link(self):
         for round_number in range(ROUNDS // 5):
             with self.subTest(round=round_number):
@@ -307,6 +333,48 @@ class RevertRaceTests(LiveRecoveryTestCase):
                 self.password = f"after-revert-{round_number}"
                 answer = self.post(CONFIRM, {"token": reset.token, "new_password": self.password})
                 self.assertEqual(answer.status, 200, answer.content)
+
+    def test_a_confirm_racing_the_revert_leaves_whoever_changed_the_address_nothing(self):
+        """Whoever took the session moved the e-mail to their address and had a reset link sent
+        there; they confirm it while the owner reverts. Either way, afterwards they hold no
+        session, their password logs in nowhere and their link is dead."""
+        rng = random.Random(37)
+        outcomes = Counter()
+        for round_number in range(LONG_ROUNDS):
+            theirs = f"theirs-{round_number}@example.net"
+            pair = self.login()
+            answer = self.post(ME, {"email": theirs}, pair.access_token)
+            self.assertEqual(answer.status, 200, answer.content)
+            notice = self.mailbox.take_one(to=EMAIL, kind="email_changed")
+            self.mailbox.take()
+            their_link = self.mint(Purpose.RESET, email=theirs)
+            their_password = f"their-phrase-{round_number}"
+            confirm, revert = self.race(
+                [
+                    (CONFIRM, {"token": their_link, "new_password": their_password}),
+                    (REVERT, {"token": notice.token}),
+                ],
+                delays=[rng.uniform(0, 0.01), rng.uniform(0, 0.01)],
+            )
+            outcomes[confirm.status] += 1
+            self.assertEqual(revert.status, 200, revert.content)
+            self.assertIn(confirm.status, (200, 400), confirm.content)
+            if confirm.status == 200:
+                self.assertEqual(self.refreshes(Pair(**confirm.json())), 401)
+            self.assertFalse(Session.objects.filter(revoked_at=None).exists())
+            for email in (EMAIL, theirs):
+                answer = self.post("/api/login/", {"email": email, "password": their_password})
+                self.assertEqual(answer.status, 401, answer.content)
+            again = self.post(
+                CONFIRM, {"token": their_link, "new_password": f"again-{round_number}-x"}
+            )
+            self.assertCode(again, 400, "invalid_reset_token")
+            # The owner's link, mailed by the revert, works: the next round's password.
+            reset = self.mailbox.take_one(to=EMAIL, kind="password_reset")
+            self.password = f"owner-phrase-{round_number}"
+            answer = self.post(CONFIRM, {"token": reset.token, "new_password": self.password})
+            self.assertEqual(answer.status, 200, answer.content)
+        print(f"their confirm against the owner's revert: {dict(outcomes)}")
 
     def test_a_revert_racing_a_further_email_change_leaves_no_way_back_to_the_changed_address(
         self,
