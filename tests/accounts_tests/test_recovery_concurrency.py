@@ -468,8 +468,9 @@ class HeldBackTaskTests(APITestCase):
         self.assertEqual(answer.status_code, 200, answer.content)
 
     @contextlib.contextmanager
-    def tasks_held_back(self):
-        """Inside, deferred tasks are queued; they run when the block ends."""
+    def tasks_held_back(self, *, reverse=False):
+        """Inside, deferred tasks are queued; they run when the block ends (the last queued
+        first, with ``reverse``: asynchronous invocations keep no order)."""
         queued = []
 
         def queue(task, **kwargs):
@@ -477,7 +478,7 @@ class HeldBackTaskTests(APITestCase):
 
         with mock.patch.object(tasks, "defer", queue):
             yield
-        for task, kwargs in queued:
+        for task, kwargs in reversed(queued) if reverse else queued:
             task(**kwargs)
 
     def mailed(self, to, subject_part):
@@ -506,3 +507,15 @@ class HeldBackTaskTests(APITestCase):
             self.assertEqual(answer.status_code, 400, "the old address was free for the taking")
         answer = self.client.post(REVERT, {"token": self.mailed(EMAIL, "changed")}, format="json")
         self.assertEqual(answer.status_code, 200, answer.content)
+
+    def test_notices_sent_out_of_order_leave_no_later_change_a_way_back_after_the_revert(self):
+        with self.tasks_held_back(reverse=True):
+            self.change_email("first@example.net")
+            self.change_email("second@example.net")
+        # The first change's notice went out last; the owner reverts with it.
+        answer = self.client.post(REVERT, {"token": self.mailed(EMAIL, "changed")}, format="json")
+        self.assertEqual(answer.status_code, 200, answer.content)
+        later_notice = self.mailed("first@example.net", "changed")
+        answer = self.client.post(REVERT, {"token": later_notice}, format="json")
+        self.assertEqual(answer.status_code, 400, "the later change's link handed the account back")
+        self.assertEqual(User.objects.get().email, EMAIL)
