@@ -481,8 +481,12 @@ class HeldBackTaskTests(APITestCase):
         for task, kwargs in reversed(queued) if reverse else queued:
             task(**kwargs)
 
+    def all_mailed(self, to, subject_part):
+        return [m for m in mail.outbox if m.to == [to] and subject_part in m.subject]
+
     def mailed(self, to, subject_part):
-        (message,) = [m for m in mail.outbox if m.to == [to] and subject_part in m.subject]
+        """The token of the one message to ``to`` whose subject has ``subject_part``."""
+        (message,) = self.all_mailed(to, subject_part)
         return token_in(message.body)
 
     def test_a_notice_sent_after_the_revert_gives_the_changed_address_no_way_back(self):
@@ -492,10 +496,11 @@ class HeldBackTaskTests(APITestCase):
             self.change_email("second@example.net")
             answer = self.client.post(REVERT, {"token": first_notice}, format="json")
             self.assertEqual(answer.status_code, 200, answer.content)
-        # The second change's notice went out after the revert, to the address it undid.
-        late_notice = self.mailed("first@example.net", "changed")
-        answer = self.client.post(REVERT, {"token": late_notice}, format="json")
-        self.assertEqual(answer.status_code, 400, "the revert handed the account back")
+        # The second change's notice, run after the revert, to the address that revert undid:
+        # none, or one whose link is dead.
+        for message in self.all_mailed("first@example.net", "changed"):
+            answer = self.client.post(REVERT, {"token": token_in(message.body)}, format="json")
+            self.assertEqual(answer.status_code, 400, "the revert handed the account back")
         self.assertEqual(User.objects.get().email, EMAIL)
 
     def test_the_old_address_cannot_be_registered_before_its_notice_is_sent(self):
@@ -515,7 +520,9 @@ class HeldBackTaskTests(APITestCase):
         # The first change's notice went out last; the owner reverts with it.
         answer = self.client.post(REVERT, {"token": self.mailed(EMAIL, "changed")}, format="json")
         self.assertEqual(answer.status_code, 200, answer.content)
-        later_notice = self.mailed("first@example.net", "changed")
-        answer = self.client.post(REVERT, {"token": later_notice}, format="json")
-        self.assertEqual(answer.status_code, 400, "the later change's link handed the account back")
+        for message in self.all_mailed("first@example.net", "changed"):
+            answer = self.client.post(REVERT, {"token": token_in(message.body)}, format="json")
+            self.assertEqual(
+                answer.status_code, 400, "the later change's link handed the account back"
+            )
         self.assertEqual(User.objects.get().email, EMAIL)
