@@ -427,7 +427,7 @@ class RevertRaceTests(LiveRecoveryTestCase):
         registration of it racing the change must not slip in before the link exists."""
         rng = random.Random(31)
         taken, outcomes = [], Counter()
-        for round_number in range(ROUNDS):
+        for round_number in range(LONG_ROUNDS):
             owner = f"owner-{round_number}@example.com"
             User.objects.filter(pk=self.user.pk).update(email=owner)
             pair = self.login(email=owner)

@@ -1246,6 +1246,12 @@ class EmailChangeMailTests(ApiTestCase):
         response = self.post("register", {"email": "old@example.com", "password": PASSWORD})
         self.assertFieldError(response, "email", "unique")
 
+    def test_another_account_cannot_move_to_an_address_a_revert_link_holds(self):
+        self.change("new@example.com")
+        make_user(email="other@example.com")
+        other = self.login(email="other@example.com")["access_token"]
+        self.assertFieldError(self.change("old@example.com", access=other), "email", "unique")
+
     def test_the_owner_may_move_back_to_the_address_their_own_revert_link_holds(self):
         self.change("new@example.com")
         response = self.change("old@example.com")
