@@ -6,7 +6,9 @@
 2. The admin: log in, open the Constance page, change ACCESS_TOKEN_LIFETIME; a login made
    afterwards gets a token whose exp - iat is the new value.
 3. ReDoc and the browsable API render.
-4. The same pages through scripts/lambda-serve (API Gateway stage prefix).
+4. The pages mailed links open: a reset link sets a new password, a verification link confirms
+   the address, each from its button, the token gone from the address bar.
+5. The same pages through scripts/lambda-serve (API Gateway stage prefix).
 On every page: no asset 4xx/5xx, nothing refused by the Content-Security-Policy, and no
 request leaving 127.0.0.1. Screenshots go to build/ (docs/ holds the ones committed by hand).
 """
@@ -151,8 +153,8 @@ def swagger_flow(page, base: str, prefix: str = "", screenshot=None) -> None:
         page.screenshot(path=str(screenshot))
     assert not failures, failures
     print(
-        f"ok   Swagger UI{' via lambda-serve' if prefix else ''}: 5 endpoints, register, "
-        "login, Authorize, GET /api/me/ shows the user"
+        f"ok   Swagger UI{' via lambda-serve' if prefix else ''}: {len(API_PATHS)} endpoints, "
+        "register, login, Authorize, GET /api/me/ shows the user"
     )
 
 
@@ -203,6 +205,36 @@ def front_door_flow(browser, base: str, prefix: str = "") -> None:
     print(f"ok   front door{' via lambda-serve' if prefix else ''}: walk-through 201, 200 x4, 401")
 
 
+def link_pages_flow(browser, server) -> None:
+    """Register and ask for a reset by the API; open the two mailed links in the browser."""
+    email = f"links-{time.time_ns()}@example.com"
+    request(f"{server.url}/api/register/", "POST", {"email": email, "password": PASSWORD})
+    verification = server.mailbox.take_one(to=email, kind="verify_email")
+    request(f"{server.url}/api/password/reset/", "POST", {"email": email})
+    reset = server.mailbox.take_one(to=email, kind="password_reset")
+    new_password = "a-new-browser-phrase"
+    for mail, fill in ((reset, new_password), (verification, None)):
+        page = browser.new_page()
+        failures = watch_assets(page)
+        page.goto(mail.link)
+        expect(page.locator("h1")).to_be_visible()
+        assert "token=" not in page.url, page.url
+        if fill:
+            page.fill("input[name=new_password]", fill)
+        page.click("button[type=submit]")
+        expect(page.locator("#outcome")).to_have_attribute("data-status", "done", timeout=30_000)
+        assert not failures, failures
+    state = request(
+        f"{server.url}/api/login/", "POST", {"email": email, "password": new_password}
+    ).json()
+    me = request(
+        f"{server.url}/api/me/email/",
+        headers={"Authorization": f"Bearer {state['access_token']}"},
+    ).json()
+    assert me["email_verified"] is True, me
+    print("ok   the reset and verification links' pages: new password set, address confirmed")
+
+
 @pytest.mark.system
 def test_every_page_works_in_chromium_directly_and_through_lambda_serve(api_server):
     SCREENSHOTS.mkdir(exist_ok=True)
@@ -219,6 +251,7 @@ def test_every_page_works_in_chromium_directly_and_through_lambda_serve(api_serv
         page.screenshot(path=str(SCREENSHOTS / "swagger-ui.png"))
         admin_flow(browser.new_page(), server.url, screenshot=SCREENSHOTS / "constance.png")
         other_pages_flow(browser, server.url)
+        link_pages_flow(browser, server)
 
         log = (ROOT / "build" / "browser-lambda-serve.log").open("w")
         process, base = start_lambda_serve(server.database_url, log)
