@@ -11,10 +11,12 @@ from urllib.parse import urlencode
 import jwt
 from constance.test import override_config
 from django.conf import settings
+from django.contrib.auth.hashers import check_password
 from django.core import mail
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 from rest_framework.test import APITestCase, APITransactionTestCase
@@ -1164,6 +1166,23 @@ class VerificationTests(ApiTestCase):
         )
         self.verify(mailed_token(mail.outbox[0], "/email/verify/"))
         self.login()
+
+    @override_settings(REQUIRE_VERIFIED_EMAIL=True)
+    def test_when_required_an_unverified_login_costs_what_a_wrong_password_costs(self):
+        self.register()
+        costs = {}
+        for password in (PASSWORD, "wrong-password"):
+            credentials = {"email": "user@example.com", "password": password}
+            with (
+                CaptureQueriesContext(connection) as queries,
+                mock.patch(
+                    "django.contrib.auth.hashers.check_password", wraps=check_password
+                ) as hashed,
+            ):
+                self.post("login", credentials)
+            costs[password] = (len(queries), hashed.call_count)
+        self.assertEqual(costs[PASSWORD], costs["wrong-password"])
+        self.assertEqual(costs[PASSWORD][1], 1)
 
     @override_settings(REQUIRE_VERIFIED_EMAIL=True, LOGIN_THROTTLE=login_throttle(per_pair=2))
     def test_when_required_an_unverified_login_counts_as_a_right_password(self):
