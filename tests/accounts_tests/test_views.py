@@ -1262,6 +1262,35 @@ class EmailChangeMailTests(ApiTestCase):
         self.assertEqual(self.user.email, "old@example.com")
         self.assertError(self.revert(second), 400, "invalid_revert_token")
 
+    def test_after_a_revert_with_the_latest_notice_no_link_of_an_earlier_change_takes_it_back(
+        self,
+    ):
+        # Whoever knows the password moves the account to their address and back, then away
+        # again: the owner's latest notice is the one they act on.
+        self.change("intruder@example.com")
+        self.change("old@example.com")
+        self.change("elsewhere@example.com")
+        latest = mailed_token(messages_to("old@example.com")[-1], "/email/revert/")
+        intruders = mailed_token(messages_to("intruder@example.com")[-1], "/email/revert/")
+        self.assertEqual(self.revert(latest).status_code, 200)
+        self.assertError(self.revert(intruders), 400, "invalid_revert_token")
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "old@example.com")
+
+    def test_a_reset_by_the_owner_leaves_no_revert_link_that_moves_the_account_away(self):
+        # Moved to an intruder's address and back: the owner, at their address again, sets a
+        # new password through a reset, which ends every session.
+        self.change("intruder@example.com")
+        self.change("old@example.com")
+        intruders = mailed_token(messages_to("intruder@example.com")[-1], "/email/revert/")
+        self.post("password-reset", {"email": "old@example.com"})
+        reset = mailed_token(messages_to("old@example.com")[-1], "/password/reset/")
+        confirm = {"token": reset, "new_password": "the-owners-new-phrase"}
+        self.assertEqual(self.post("password-reset-confirm", confirm).status_code, 200)
+        self.assertError(self.revert(intruders), 400, "invalid_revert_token")
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "old@example.com")
+
     def test_a_revert_voids_the_verification_of_the_new_address(self):
         self.change("new@example.com")
         verify = mailed_token(messages_to("new@example.com")[0], "/email/verify/")
