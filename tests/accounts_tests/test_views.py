@@ -1379,3 +1379,27 @@ class NoticeDeliveryTests(ApiTestCase):
         (message,) = messages_to("old@example.com")
         token = mailed_token(message, "/email/revert/")
         self.assertEqual(self.post("email-revert", {"token": token}).status_code, 200)
+
+    def test_a_notice_whose_first_delivery_fails_to_send_is_sent_by_the_retry(self):
+        # Lambda retries an asynchronous invocation that raised (SES throttled or down).
+        make_user(email="old@example.com")
+        access = self.login(email="old@example.com")["access_token"]
+        with mock.patch("app.tasks.defer") as defer:
+            self.client.put(
+                reverse("me"),
+                {"email": "new@example.com"},
+                format="json",
+                HTTP_AUTHORIZATION=f"Bearer {access}",
+            )
+        (notice,) = [
+            call
+            for call in defer.call_args_list
+            if call.args[0] is recovery.send_email_change_notice
+        ]
+        with mock.patch("app.accounts.mail.EmailMultiAlternatives.send", side_effect=OSError):
+            with self.assertRaises(OSError):
+                recovery.send_email_change_notice(**notice.kwargs)
+        recovery.send_email_change_notice(**notice.kwargs)
+        (message,) = messages_to("old@example.com")
+        token = mailed_token(message, "/email/revert/")
+        self.assertEqual(self.post("email-revert", {"token": token}).status_code, 200)
