@@ -1285,6 +1285,35 @@ class EmailChangeMailTests(ApiTestCase):
         self.assertEqual(self.user.email, "old@example.com")
         self.assertError(self.revert(second), 400, "invalid_revert_token")
 
+    def test_after_a_revert_with_the_latest_notice_no_link_of_an_earlier_change_takes_it_back(
+        self,
+    ):
+        # Whoever knows the password moves the account to their address and back, then away
+        # again: the owner's latest notice is the one they act on.
+        self.change("intruder@example.com")
+        self.change("old@example.com")
+        self.change("elsewhere@example.com")
+        latest = mailed_token(messages_to("old@example.com")[-1], "/email/revert/")
+        intruders = mailed_token(messages_to("intruder@example.com")[-1], "/email/revert/")
+        self.assertEqual(self.revert(latest).status_code, 200)
+        self.assertError(self.revert(intruders), 400, "invalid_revert_token")
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "old@example.com")
+
+    def test_a_reset_by_the_owner_leaves_no_revert_link_that_moves_the_account_away(self):
+        # Moved to an intruder's address and back: the owner, at their address again, sets a
+        # new password through a reset, which ends every session.
+        self.change("intruder@example.com")
+        self.change("old@example.com")
+        intruders = mailed_token(messages_to("intruder@example.com")[-1], "/email/revert/")
+        self.post("password-reset", {"email": "old@example.com"})
+        reset = mailed_token(messages_to("old@example.com")[-1], "/password/reset/")
+        confirm = {"token": reset, "new_password": "the-owners-new-phrase"}
+        self.assertEqual(self.post("password-reset-confirm", confirm).status_code, 200)
+        self.assertError(self.revert(intruders), 400, "invalid_revert_token")
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "old@example.com")
+
     def test_a_revert_voids_the_verification_of_the_new_address(self):
         self.change("new@example.com")
         verify = mailed_token(messages_to("new@example.com")[0], "/email/verify/")
@@ -1370,6 +1399,30 @@ class NoticeDeliveryTests(ApiTestCase):
         ]
         for _ in range(2):
             recovery.send_email_change_notice(**notice.kwargs)
+        (message,) = messages_to("old@example.com")
+        token = mailed_token(message, "/email/revert/")
+        self.assertEqual(self.post("email-revert", {"token": token}).status_code, 200)
+
+    def test_a_notice_whose_first_delivery_fails_to_send_is_sent_by_the_retry(self):
+        # Lambda retries an asynchronous invocation that raised (SES throttled or down).
+        make_user(email="old@example.com")
+        access = self.login(email="old@example.com")["access_token"]
+        with mock.patch("app.tasks.defer") as defer:
+            self.client.put(
+                reverse("me"),
+                {"email": "new@example.com"},
+                format="json",
+                HTTP_AUTHORIZATION=f"Bearer {access}",
+            )
+        (notice,) = [
+            call
+            for call in defer.call_args_list
+            if call.args[0] is recovery.send_email_change_notice
+        ]
+        with mock.patch("app.accounts.mail.EmailMultiAlternatives.send", side_effect=OSError):
+            with self.assertRaises(OSError):
+                recovery.send_email_change_notice(**notice.kwargs)
+        recovery.send_email_change_notice(**notice.kwargs)
         (message,) = messages_to("old@example.com")
         token = mailed_token(message, "/email/revert/")
         self.assertEqual(self.post("email-revert", {"token": token}).status_code, 200)

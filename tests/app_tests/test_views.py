@@ -137,3 +137,11 @@ class LinkPageTests(TestCase):
                 self.assertContains(
                     self.client.get(path), '<meta name="referrer" content="no-referrer">'
                 )
+
+    def test_the_reset_form_submitted_before_its_script_runs_puts_no_password_in_a_url(self):
+        # Without a method a form submits by GET: typed and sent before account-link.js has
+        # loaded (a slow network, scripts off), the new password would land in the address
+        # bar, the history and every access log, as /password/reset/?new_password=...
+        page = self.client.get("/password/reset/", {"token": "T" * 43}).content.decode()
+        (form,) = re.findall(r"<form\b[^>]*>", page)
+        self.assertRegex(form, r'\bmethod="post"', form)
