@@ -128,17 +128,41 @@ def send_email_change_notice(*, token_id: int, base_url: str, now: datetime | No
     new address, never with a token for it."""
     now = now or timezone.now()
     token = tokens.new_mail_token()
-    # Only a token not armed yet: Lambda may deliver an invocation twice, and arming again
-    # would kill the link of the notice already sent.
-    armed = (
-        MailToken.objects.usable(now)
-        .filter(pk=token_id, purpose=Purpose.REVERT, digest__startswith=_UNARMED)
-        .update(digest=tokens.mail_token_digest(token))
-    )
-    if not armed:
-        return
-    old_email = MailToken.objects.values_list("email", flat=True).get(pk=token_id)
-    _send("email_changed", to=old_email, token=token, base_url=base_url)
+    # Armed and sent in one transaction: a send that fails (SES throttled) leaves the token
+    # unarmed for Lambda's retry of the invocation; once sent, a second delivery finds it
+    # armed and sends nothing (arming again would kill the link already sent).
+    with transaction.atomic():
+        armed = (
+            MailToken.objects.usable(now)
+            .filter(pk=token_id, purpose=Purpose.REVERT, digest__startswith=_UNARMED)
+            .update(digest=tokens.mail_token_digest(token))
+        )
+        if not armed:
+            return
+        old_email = MailToken.objects.values_list("email", flat=True).get(pk=token_id)
+        _send("email_changed", to=old_email, token=token, base_url=base_url)
+
+
+def void_ways_away(*, user: User, email: str, now: datetime, since: int | None = None) -> int:
+    """Once ``email`` is proved the owner's again (a revert to it, a reset sent to it), void
+    the revert links that would move the account to another address and that were issued
+    after the first change away from ``email`` still revertible (or after ``since``, the
+    revert token just used): those changes came after the account left ``email``, so their
+    old addresses may be an intruder's. Earlier links stay: after A to B to A to C, the link to
+    B dies and A's first link lives on. Ordered by row, not clock: every such row is written
+    under the user's lock. Returns how many were voided."""
+    reverts = MailToken.objects.usable(now).filter(user_id=user.pk, purpose=Purpose.REVERT)
+    firsts = [
+        pk
+        for pk in (
+            reverts.filter(email=email).order_by("pk").values_list("pk", flat=True).first(),
+            since,
+        )
+        if pk is not None
+    ]
+    if not firsts:
+        return 0
+    return reverts.exclude(email=email).filter(pk__gt=min(firsts)).void(now)
 
 
 def _send(kind: str, *, to: str, token: str, base_url: str) -> None:

@@ -527,6 +527,9 @@ def confirm_password_reset(
             user.email_verified_at = now
             fields.append("email_verified_at")
         user.save(update_fields=fields)
+        if user.email == row.email:
+            # The link proved the address: no link from a later change takes the account away.
+            recovery.void_ways_away(user=user, email=user.email, now=now)
         Session.objects.filter(user_id=user.pk).end(now)
         throttling.lift_email(email=user.email)
         session = _new_session(
@@ -607,11 +610,10 @@ def revert_email_change(*, token: str, base_url: str = "", now: datetime | None 
             user.set_unusable_password()
             user.save(update_fields=["email", "pending_email", "email_verified_at", "password"])
             Session.objects.filter(user_id=user.pk).end(now)
-            tokens_of_user = MailToken.objects.filter(user_id=user.pk)
-            tokens_of_user.exclude(purpose=MailToken.Purpose.REVERT).void(now)
-            tokens_of_user.filter(
-                purpose=MailToken.Purpose.REVERT, created_at__gt=row.created_at
+            MailToken.objects.filter(user_id=user.pk).exclude(
+                purpose=MailToken.Purpose.REVERT
             ).void(now)
+            recovery.void_ways_away(user=user, email=row.email, now=now, since=row.pk)
     except IntegrityError:
         raise EmailTaken() from None
     tasks.defer(recovery.send_password_reset, email=row.email, base_url=base_url)

@@ -1314,6 +1314,17 @@ class EmailChangeMailTests(ApiTestCase):
         self.user.refresh_from_db()
         self.assertEqual(self.user.email, "old@example.com")
 
+    def test_an_intruders_reset_at_their_address_leaves_the_owners_revert_link_working(self):
+        self.change("intruder@example.com")
+        owners = mailed_token(messages_to("old@example.com")[0], "/email/revert/")
+        self.post("password-reset", {"email": "intruder@example.com"})
+        reset = mailed_token(messages_to("intruder@example.com")[-1], "/password/reset/")
+        confirm = {"token": reset, "new_password": "the-intruders-phrase"}
+        self.assertEqual(self.post("password-reset-confirm", confirm).status_code, 200)
+        self.assertEqual(self.revert(owners).status_code, 200)
+        self.user.refresh_from_db()
+        self.assertEqual(self.user.email, "old@example.com")
+
     def test_a_revert_voids_the_verification_of_the_new_address(self):
         self.change("new@example.com")
         verify = mailed_token(messages_to("new@example.com")[0], "/email/verify/")

@@ -11,6 +11,8 @@ window.history.replaceState(null, "", window.location.pathname);
 if (!token) {
   outcome.textContent = "This page needs the link from the message, token included.";
   form.hidden = true;
+} else {
+  form.querySelector("button").disabled = false;
 }
 
 form.addEventListener("submit", async (event) => {
