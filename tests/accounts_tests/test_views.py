@@ -977,6 +977,15 @@ class PasswordResetTests(ApiTestCase):
         self.assertEqual(answers[0], answers[2])
         self.assertEqual([message.to for message in mail.outbox], [["user@example.com"]])
 
+    @override_settings(TASKS_IN_BACKGROUND=True)
+    def test_in_the_background_a_request_makes_one_query_whatever_the_address(self):
+        make_user(email="gone@example.com", is_active=False)
+        for email in ("user@example.com", "nobody@example.com", "gone@example.com"):
+            with self.subTest(email=email), mock.patch("zappa.asynchronous.run") as run:
+                with self.assertNumQueries(1):
+                    self.assertEqual(self.ask(email).status_code, 202)
+                run.assert_called_once()
+
     @override_settings(MAIL_THROTTLE={"window_seconds": 3600, "per_email": 2, "per_address": 50})
     def test_requests_past_the_limit_for_one_email_return_429_whoever_owns_it(self):
         for email in ("user@example.com", "nobody@example.com"):
