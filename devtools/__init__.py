@@ -39,6 +39,8 @@ API_PATHS = [
     "/api/email/revert/",
     "/api/sessions/",
     "/api/sessions/{session_id}/",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
 ]
 
 
