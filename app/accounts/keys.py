@@ -10,12 +10,34 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import importlib.util
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+def _import_on_first_use(name: str) -> None:
+    """Put ``name`` in ``sys.modules`` as a module that loads on its first attribute read.
+
+    PyJWT imports ``cryptography.x509`` (certificates, about 15 ms of the Lambda init phase)
+    for keys handed in as certificates; ours are key objects, so it never reads it."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        return
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+_import_on_first_use("cryptography.x509")
+
+from cryptography.exceptions import InvalidSignature  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
 
 # RS256 (RSASSA-PKCS1-v1_5 with SHA-256) and ES256 (ECDSA P-256 with SHA-256), RFC 7518
 # section 3.1. API Gateway's HTTP API JWT authorizer takes RSA only, hence the default.
@@ -99,12 +121,36 @@ def private_key(pem: str) -> PrivateKey:
     """Parse a private key in PEM (PKCS #8 or traditional); raise ``InvalidKey`` if it is not
     one we sign with."""
     try:
-        key = serialization.load_pem_private_key(pem.replace("\\n", "\n").encode(), None)
+        key = serialization.load_pem_private_key(
+            pem.replace("\\n", "\n").encode(),
+            None,
+            # OpenSSL's check of an RSA key's primes takes about 30 ms of every cold start; the
+            # key is the stage's own (make_signing_key), and the signature checked below, as
+            # OpenSSL checks every CRT signature, shows that it signs for its public half.
+            unsafe_skip_rsa_key_validation=True,
+        )
     except (ValueError, TypeError) as error:
         raise InvalidKey(f"Not a private key in PEM without a password: {error}") from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise InvalidKey("A key must be RSA (2048 bits or more) or EC on P-256.")
-    return PrivateKey(key, _public(key.public_key()))
+    public = _public(key.public_key())
+    _check_pair(key)
+    return PrivateKey(key, public)
+
+
+def _check_pair(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
+    """Sign a probe and verify it with the public half (about a millisecond): a private key
+    whose values do not fit together is refused."""
+    probe = b"app.accounts.keys probe"
+    try:
+        if isinstance(key, rsa.RSAPrivateKey):
+            signature = key.sign(probe, padding.PKCS1v15(), hashes.SHA256())
+            key.public_key().verify(signature, probe, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            signature = key.sign(probe, ec.ECDSA(hashes.SHA256()))
+            key.public_key().verify(signature, probe, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError) as error:
+        raise InvalidKey(f"The private key does not sign for its public key: {error}") from None
 
 
 @functools.lru_cache(maxsize=16)
