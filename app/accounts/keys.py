@@ -31,6 +31,10 @@ def _import_on_first_use(name: str) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    # Bound on its package too, so that ``from package import name`` reads no attribute of it
+    # (the import system would read its __spec__, which loads it).
+    parent, _, child = name.rpartition(".")
+    setattr(sys.modules[parent], child, module)
 
 
 _import_on_first_use("cryptography.x509")

@@ -4,15 +4,20 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
 from django.conf import settings
 from django.test import SimpleTestCase, override_settings
 
 from app.accounts import keys, tokens
 from app.accounts.errors import InvalidAccessToken
+from devtools import ROOT, random_keys
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 LIFETIME = timedelta(seconds=30)
@@ -310,6 +315,44 @@ class KeyIdTests(SimpleTestCase):
         expected = [keys.public_pem(OLD_PEM).strip(), keys.public_pem(NEW_PEM).strip()]
         self.assertEqual(keys.split_pems(both), expected)
         self.assertEqual(len(keys.split_pems(both.replace("\n", "\\n"))), 2)
+
+
+# In a fresh interpreter, as the Lambda init phase: settings, the URLconf (every view), the
+# keys parsed; then a token signed and checked.
+COLD_PATH = """
+import os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "app.settings"
+import django
+django.setup()
+from app.aws.snapstart import prepare_for_requests
+prepare_for_requests()
+from datetime import UTC, datetime, timedelta
+from app.accounts import tokens
+now = datetime.now(UTC)
+token = tokens.issue_access_token(user_id=7, lifetime=timedelta(seconds=30), now=now)
+tokens.decode_access_token(token, now=now)
+loaded = [name for name in sys.modules if name.startswith("cryptography.x509.")]
+print(type(sys.modules["cryptography.x509"]).__name__, loaded)
+"""
+
+
+@pytest.mark.slow
+class ColdPathTests(SimpleTestCase):
+    def test_signing_and_checking_never_load_pyjwts_certificate_module(self):
+        environment = {
+            **{name: value for name, value in os.environ.items() if not name.startswith("JWT_")},
+            **random_keys(),
+            "DJANGO_DEBUG": "false",
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", COLD_PATH],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        self.assertEqual(result.stdout.strip(), "_LazyModule []", result.stderr)
 
 
 class SigningKeyRotationTests(SimpleTestCase):
