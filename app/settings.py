@@ -1,15 +1,18 @@
 """Settings for the whole project, driven by environment variables.
 
 Debug is off unless ``DJANGO_DEBUG`` turns it on (``scripts/run`` does). With debug off,
-start-up stops unless ``DJANGO_SECRET_KEY`` and ``JWT_SIGNING_KEY`` are set, each at least 32
-characters and different from each other. With debug on and no keys, random ones are made once
-and kept in ``.dev-secrets.json`` (ignored by git). The README lists every variable.
+start-up stops unless ``DJANGO_SECRET_KEY`` (at least 32 characters), ``JWT_PRIVATE_KEY`` (RSA
+of 2048 bits or more, or EC P-256, in PEM) and an https ``JWT_ISSUER`` are set. With debug on and
+no keys, random ones are made once and kept in ``.dev-secrets.json`` (ignored by git). The
+README lists every variable.
 """
 
 import contextlib
 import json
 import os
+import re
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# RFC 7518 section 3.2: an HS256 key must have at least 256 bits; the secret key likewise.
+# Django's secret key signs sessions and links with HMAC-SHA256: at least 256 bits of it.
 MIN_KEY_LENGTH = 32
 
 
@@ -55,8 +58,13 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def development_secret(name: str, path: Path = BASE_DIR / ".dev-secrets.json") -> str:
-    """A random key for a debug run, kept in an ignored local file so restarts keep it.
+def development_secret(
+    name: str,
+    path: Path = BASE_DIR / ".dev-secrets.json",
+    factory: Callable[[], str] = lambda: secrets.token_urlsafe(48),
+) -> str:
+    """A random key for a debug run (``factory`` makes it), kept in an ignored local file so
+    restarts keep it.
 
     Where the file cannot be written, the key is random for this process only.
     """
@@ -66,7 +74,7 @@ def development_secret(name: str, path: Path = BASE_DIR / ".dev-secrets.json") -
         stored = {}
     if not isinstance(stored, dict) or not isinstance(stored.get(name), str):
         stored = stored if isinstance(stored, dict) else {}
-        stored[name] = secrets.token_urlsafe(48)
+        stored[name] = factory()
         with contextlib.suppress(OSError):
             path.write_text(json.dumps(stored, indent=2))
     return stored[name]
@@ -89,17 +97,73 @@ def required_secret(name: str) -> str:
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 
 SECRET_KEY = required_secret("DJANGO_SECRET_KEY")
-# A separate key for access tokens, so that rotating it logs nobody out of the admin.
-JWT_SIGNING_KEY = required_secret("JWT_SIGNING_KEY")
-# Keys that signed earlier tokens and still verify them, during a rotation (docs/security.md).
-JWT_PREVIOUS_SIGNING_KEYS = env_list("JWT_PREVIOUS_SIGNING_KEYS")
-for _key in [JWT_SIGNING_KEY, *JWT_PREVIOUS_SIGNING_KEYS]:
-    if _key == SECRET_KEY:
-        raise ImproperlyConfigured("No JWT signing key may equal DJANGO_SECRET_KEY.")
-    if len(_key.encode()) < MIN_KEY_LENGTH:
+
+for _replaced in ("JWT_SIGNING_KEY", "JWT_PREVIOUS_SIGNING_KEYS"):
+    if _replaced in os.environ:
         raise ImproperlyConfigured(
-            f"JWT signing keys must be at least {MIN_KEY_LENGTH} bytes long."
+            f"{_replaced} is gone: access tokens are RS256 or ES256 now. Set JWT_PRIVATE_KEY "
+            "(a private key in PEM, `manage.py make_signing_key` prints one), and "
+            "JWT_PREVIOUS_PUBLIC_KEYS for public keys still accepted (docs/security.md)."
         )
+
+# Access tokens are signed with an asymmetric key (RFC 7518 section 3), so that any service,
+# API Gateway's JWT authorizer among them, can check them from /.well-known/jwks.json.
+JWT_ALGORITHM = os.environ.get("JWT_ALGORITHM", "RS256")
+if JWT_ALGORITHM not in {"RS256", "ES256"}:
+    raise ImproperlyConfigured(f"JWT_ALGORITHM must be RS256 or ES256, not {JWT_ALGORITHM!r}")
+
+
+def signing_key_pem() -> str:
+    """The PEM of ``JWT_PRIVATE_KEY``; only a debug run may go without (a key made once for
+    the algorithm and kept in ``.dev-secrets.json``)."""
+    value = os.environ.get("JWT_PRIVATE_KEY", "")
+    if value:
+        return value
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set the JWT_PRIVATE_KEY environment variable (a private key in PEM): it is "
+            "required when DJANGO_DEBUG is off."
+        )
+    from app.accounts import keys
+
+    return development_secret(
+        f"JWT_PRIVATE_KEY_{JWT_ALGORITHM}", factory=lambda: keys.generate(JWT_ALGORITHM)
+    )
+
+
+def checked_keys() -> tuple[str, str, list[str]]:
+    """The signing key, the next key (or "") and the previous public keys, as PEM, each
+    parsed once: a key that is not RSA of 2048 bits or more or EC P-256, a signing key of
+    another algorithm than ``JWT_ALGORITHM`` or a next key equal to it stops start-up."""
+    from app.accounts import keys
+
+    current = signing_key_pem()
+    following = os.environ.get("JWT_NEXT_PRIVATE_KEY", "")
+    previous = keys.split_pems(os.environ.get("JWT_PREVIOUS_PUBLIC_KEYS", ""))
+    if os.environ.get("JWT_PREVIOUS_PUBLIC_KEYS", "").strip() and not previous:
+        raise ImproperlyConfigured("JWT_PREVIOUS_PUBLIC_KEYS must hold public keys in PEM.")
+    try:
+        signing = keys.private_key(current)
+        announced = keys.private_key(following) if following else None
+        for pem in previous:
+            keys.public_key(pem)
+    except keys.InvalidKey as error:
+        raise ImproperlyConfigured(f"JWT keys: {error}") from None
+    if signing.public.algorithm != JWT_ALGORITHM:
+        raise ImproperlyConfigured(
+            f"JWT_PRIVATE_KEY is a {signing.public.algorithm} key, but JWT_ALGORITHM is "
+            f"{JWT_ALGORITHM}."
+        )
+    if announced is not None and announced.public.kid == signing.public.kid:
+        raise ImproperlyConfigured(
+            "JWT_NEXT_PRIVATE_KEY equals JWT_PRIVATE_KEY: the next key must be a new one."
+        )
+    return current, following, previous
+
+
+# The key that signs access tokens; the next one, published in the JWKS before it signs;
+# public keys of earlier signing keys, published and accepted until their last token expired.
+JWT_PRIVATE_KEY, JWT_NEXT_PRIVATE_KEY, JWT_PREVIOUS_PUBLIC_KEYS = checked_keys()
 
 
 def aws_hosts(region: str | None) -> list[str]:
@@ -322,6 +386,39 @@ PRODUCT_NAME = os.environ.get("PRODUCT_NAME", "Authentication API")
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
 if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("https://", "http://")):
     raise ImproperlyConfigured(f"PUBLIC_BASE_URL must be an http(s) URL, not {PUBLIC_BASE_URL!r}")
+
+
+def jwt_issuer() -> str:
+    """The ``iss`` of our tokens and of the discovery document: ``JWT_ISSUER``, else
+    ``PUBLIC_BASE_URL`` (``scripts/deploy`` sets both to the stage's URL), else in debug the
+    development server. Debug off, it must be https (RFC 8414 section 2), or http on a
+    loopback address for a local server (RFC 8252 section 8.3's exception)."""
+    issuer = (os.environ.get("JWT_ISSUER") or PUBLIC_BASE_URL).rstrip("/")
+    if not issuer and DEBUG:
+        return "http://127.0.0.1:8000"
+    if not issuer:
+        raise ImproperlyConfigured(
+            "Set JWT_ISSUER (or PUBLIC_BASE_URL) to the stage's https URL: it is required "
+            "when DJANGO_DEBUG is off."
+        )
+    loopback = re.fullmatch(r"http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/.*)?", issuer)
+    plain_allowed = DEBUG and issuer.startswith("http://")
+    if not (issuer.startswith("https://") or plain_allowed or loopback):
+        raise ImproperlyConfigured(f"JWT_ISSUER must be an https URL, not {issuer!r}")
+    if "?" in issuer or "#" in issuer:
+        raise ImproperlyConfigured(f"JWT_ISSUER may have no query or fragment: {issuer!r}")
+    return issuer
+
+
+# The iss claim of every access token, byte-equal to the discovery document's issuer.
+JWT_ISSUER = jwt_issuer()
+# The aud claim: what a JWT authorizer in front of another function is configured to accept.
+JWT_AUDIENCE = os.environ.get("JWT_AUDIENCE", "auth-api")
+if not JWT_AUDIENCE:
+    raise ImproperlyConfigured("JWT_AUDIENCE may not be empty.")
+# How long a client or API Gateway may keep /.well-known/jwks.json: shorter than the time a
+# next key is announced before it signs (docs/security.md), so no cache misses it.
+JWKS_MAX_AGE = env_int("JWKS_MAX_AGE_SECONDS", 300)
 
 # immediate: a new e-mail applies at once (and is then verified); confirm: it waits as the
 # user's pending e-mail until the new address's verification link is followed.

@@ -1,8 +1,10 @@
-"""Top-level routes: the front door, the API, its documentation and the admin."""
+"""Top-level routes: the front door, the API, its documentation, the published keys and the
+admin."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from app.accounts.views import DiscoveryView, PublishedKeysView
 from app.error_handlers import api_not_found
 from app.views import docs, favicon, front_door, link_page
 
@@ -14,6 +16,9 @@ urlpatterns = [
     path("password/reset/", link_page("reset"), name="reset-page"),
     path("email/verify/", link_page("verify"), name="verify-page"),
     path("email/revert/", link_page("revert"), name="revert-page"),
+    # At the issuer's root (under API Gateway's stage prefix), where a JWT authorizer looks.
+    path(".well-known/jwks.json", PublishedKeysView.as_view(), name="jwks"),
+    path(".well-known/openid-configuration", DiscoveryView.as_view(), name="openid-configuration"),
     path("admin/", admin.site.urls),
     path("api/", include("app.accounts.urls")),
     path("api/schema/", docs("schema"), name="schema"),

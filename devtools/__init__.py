@@ -9,6 +9,7 @@ in the Lambda zip, and never importing ``tests``.
 - ``lambda_package``: a built zip run as Lambda runs it.
 """
 
+import functools
 import os
 import secrets
 import subprocess
@@ -38,7 +39,14 @@ API_PATHS = [
     "/api/email/revert/",
     "/api/sessions/",
     "/api/sessions/{session_id}/",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
 ]
+
+
+# The issuer of a process on 127.0.0.1 with debug off (http is allowed on a loopback address);
+# a live server puts its own URL in its place.
+LOCAL_ISSUER = "http://127.0.0.1"
 
 
 def random_key() -> str:
@@ -46,9 +54,23 @@ def random_key() -> str:
     return secrets.token_urlsafe(48)
 
 
+@functools.cache
+def random_signing_key(algorithm: str = "RS256") -> str:
+    """A private key for access tokens in PEM, made once per process (RSA takes tens of
+    milliseconds), for throwaway processes."""
+    from app.accounts.keys import generate
+
+    return generate(algorithm)
+
+
 def random_keys() -> dict[str, str]:
-    """Django's secret key and the JWT signing key, random, as environment variables."""
-    return {"DJANGO_SECRET_KEY": random_key(), "JWT_SIGNING_KEY": random_key()}
+    """What a throwaway process with debug off needs, as environment variables: a random
+    Django secret key, an RS256 signing key in PEM and a loopback issuer."""
+    return {
+        "DJANGO_SECRET_KEY": random_key(),
+        "JWT_PRIVATE_KEY": random_signing_key(),
+        "JWT_ISSUER": LOCAL_ISSUER,
+    }
 
 
 def manage(*command: str, env: dict[str, str] | None = None, quiet: bool = True) -> None:

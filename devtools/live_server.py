@@ -18,7 +18,7 @@ import time
 import dj_database_url
 import psycopg2
 
-from devtools import ROOT, manage, random_keys
+from devtools import LOCAL_ISSUER, ROOT, manage, random_keys
 from devtools.http import request
 from devtools.mailbox import Mailbox
 
@@ -77,6 +77,9 @@ def start_gunicorn(env: dict, *, workers: int, log) -> tuple[subprocess.Popen, s
     listener = socket.create_server(("127.0.0.1", 0))
     descriptor = listener.fileno()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    if env.get("JWT_ISSUER") == LOCAL_ISSUER:
+        # Tokens and the discovery document name this server, so its jwks_uri answers.
+        env = {**env, "JWT_ISSUER": url}
     process = subprocess.Popen(
         [
             sys.executable,

@@ -48,6 +48,8 @@ def start_fake_aws(stack: contextlib.ExitStack) -> None:
     sender = identity if "@" in identity else f"no-reply@{identity}"
     stage_secrets = {
         **{name: os.environ.get(name) or key for name, key in random_keys().items()},
+        # The issuer is the stage's URL here (PUBLIC_BASE_URL), as a deploy sets it.
+        "JWT_ISSUER": os.environ["PUBLIC_BASE_URL"],
         "DATABASE_URL": os.environ["DATABASE_URL"],
         "DJANGO_DEFAULT_FROM_EMAIL": f"Authentication API <{sender}>",
     }

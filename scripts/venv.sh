@@ -19,6 +19,14 @@ throwaway_key() {
     "${PY:-python3}" -c 'import secrets; print(secrets.token_urlsafe(48))'
 }
 
+# A throwaway RSA 2048 private key in PEM, for a command that loads the settings and signs nothing.
+throwaway_signing_key() {
+    "${PY:-python3}" -c 'from cryptography.hazmat.primitives import serialization as s
+from cryptography.hazmat.primitives.asymmetric import rsa
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+print(key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode())'
+}
+
 # The Python 3.13 to build with: $PYTHON, python3.13, or pyenv's 3.13 (a pyenv shim on PATH
 # may name a version it cannot run, so each candidate is run, not only found).
 python_313() {

@@ -297,11 +297,12 @@ def needed_grants(
 
 
 def public_base_url(stage: str) -> int:
-    """Point the links of the function's messages at the stage's URL: unless the function has
-    ``PUBLIC_BASE_URL`` already (set by hand, or by an earlier deploy), set it to the REST API's
-    stage URL, then publish a version and move the SnapStart alias onto it, since a snapshot
-    keeps the environment its version was published with. ``zappa update`` keeps variables
-    that zappa_settings.json does not name, so this is done once per stage."""
+    """Point the links of the function's messages, and the issuer of its tokens
+    (``JWT_ISSUER``), at the stage's URL: unless the function has ``PUBLIC_BASE_URL`` already
+    (set by hand, or by an earlier deploy), set both to the REST API's stage URL, then publish
+    a version and move the SnapStart alias onto it, since a snapshot keeps the environment its
+    version was published with. ``zappa update`` keeps variables that zappa_settings.json does
+    not name, so this is done once per stage."""
     cli = load(stage)
     zappa, name = cli.zappa, cli.lambda_name
     lam = zappa.lambda_client
@@ -315,6 +316,8 @@ def public_base_url(stage: str) -> int:
         print("no REST API yet: PUBLIC_BASE_URL left unset", file=sys.stderr)
         return 1
     variables["PUBLIC_BASE_URL"] = url
+    # The issuer of its tokens and discovery document: the same URL, unless set by hand.
+    variables.setdefault("JWT_ISSUER", url)
     zappa.wait_until_lambda_function_is_updated(name)
     lam.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
     zappa.wait_until_lambda_function_is_updated(name)

@@ -7,7 +7,13 @@ module, which only the docs load (``schema_hooks``, named by the settings, impor
 """
 
 from drf_spectacular.extensions import OpenApiViewExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers as fields
 
 from app.accounts import serializers
 from app.accounts.errors import (
@@ -89,7 +95,7 @@ EXAMPLE_EMAIL = "user@example.com"
 EXAMPLE_PASSWORD = "correct-horse-battery"
 EXAMPLE_REFRESH = "d952527b-caef-452c-8c93-1100214f82e5"
 EXAMPLE_PAIR = {
-    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.sig",
+    "access_token": "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.sig",
     "refresh_token": EXAMPLE_REFRESH,
 }
 
@@ -473,6 +479,102 @@ EMAIL_REVERT = extend_schema(
 )
 
 
+EXAMPLE_ISSUER = "https://abc123.execute-api.eu-west-1.amazonaws.com/dev"
+EXAMPLE_KID = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+_CACHED = (
+    "Public and cacheable: `Cache-Control: public, max-age=JWKS_MAX_AGE_SECONDS` (300 s by "
+    "default), shorter than a next key is announced before it signs."
+)
+NOT_ACCEPTABLE = _example(
+    "The `Accept` header names no JSON type.",
+    "not_acceptable",
+    "Could not satisfy the request Accept header.",
+)
+JWKS = extend_schema(
+    operation_id="jwks",
+    summary="The public keys that verify access tokens",
+    description=(
+        "A JSON Web Key Set (RFC 7517 section 5): the signing key, the next key announced and "
+        "the previous keys still accepted, each with its `kid` (the RFC 7638 thumbprint that "
+        "tokens name in their header). Public values only. " + _CACHED
+    ),
+    auth=[],
+    responses={
+        200: OpenApiResponse(
+            inline_serializer(
+                "JSONWebKeySet",
+                {"keys": fields.ListField(child=fields.DictField())},
+            ),
+            description="The key set.",
+        ),
+        406: NOT_ACCEPTABLE,
+    },
+    examples=[
+        answered(
+            "RS256 key",
+            {
+                "keys": [
+                    {
+                        "kty": "RSA",
+                        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbf...",
+                        "e": "AQAB",
+                        "kid": EXAMPLE_KID,
+                        "alg": "RS256",
+                        "use": "sig",
+                    }
+                ]
+            },
+        )
+    ],
+)
+DISCOVERY = extend_schema(
+    operation_id="openid_configuration",
+    summary="Where the keys are: the discovery document",
+    description=(
+        "OpenID Connect Discovery 1.0 metadata, as API Gateway's JWT authorizer reads it: "
+        "`issuer` is byte-equal to the tokens' `iss`, `jwks_uri` is `{issuer}/.well-known/"
+        "jwks.json`. " + _CACHED
+    ),
+    auth=[],
+    responses={
+        200: OpenApiResponse(
+            inline_serializer(
+                "OpenIDConfiguration",
+                {
+                    "issuer": fields.URLField(),
+                    "jwks_uri": fields.URLField(),
+                    "response_types_supported": fields.ListField(child=fields.CharField()),
+                    "subject_types_supported": fields.ListField(child=fields.CharField()),
+                    "id_token_signing_alg_values_supported": fields.ListField(
+                        child=fields.CharField()
+                    ),
+                    "token_endpoint_auth_methods_supported": fields.ListField(
+                        child=fields.CharField()
+                    ),
+                    "claims_supported": fields.ListField(child=fields.CharField()),
+                },
+            ),
+            description="The metadata.",
+        ),
+        406: NOT_ACCEPTABLE,
+    },
+    examples=[
+        answered(
+            "stage",
+            {
+                "issuer": EXAMPLE_ISSUER,
+                "jwks_uri": f"{EXAMPLE_ISSUER}/.well-known/jwks.json",
+                "response_types_supported": ["token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "token_endpoint_auth_methods_supported": ["none"],
+                "claims_supported": ["iss", "aud", "sub", "exp", "nbf", "iat", "auth_time"],
+            },
+        )
+    ],
+)
+
+
 def _describe(view: str, **methods) -> None:
     """Register how the view class at dotted path ``view`` is described, method by method."""
 
@@ -510,3 +612,5 @@ _describe("app.accounts.views.PasswordResetConfirmView", post=PASSWORD_RESET_CON
 _describe("app.accounts.views.EmailVerifyView", post=EMAIL_VERIFY)
 _describe("app.accounts.views.EmailVerifyResendView", post=EMAIL_VERIFY_RESEND)
 _describe("app.accounts.views.EmailRevertView", post=EMAIL_REVERT)
+_describe("app.accounts.views.PublishedKeysView", get=JWKS)
+_describe("app.accounts.views.DiscoveryView", get=DISCOVERY)

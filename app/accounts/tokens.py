@@ -1,5 +1,5 @@
-"""Access tokens (HS256 JWTs), refresh tokens (UUID4s) and the one-time tokens sent by mail:
-claims in, strings out, and back; the digests that stand for them in the database (refresh
+"""Access tokens (RS256 or ES256 JWTs), refresh tokens (UUID4s) and the one-time tokens sent by
+mail: claims in, strings out, and back; the digests that stand for them in the database (refresh
 tokens, mail tokens, sealed successors, the password a session started under).
 
 Pure: no model, no request and no database. Keys and leeway come from Django settings,
@@ -8,7 +8,6 @@ lifetimes and times from the caller.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import re
@@ -21,11 +20,23 @@ import jwt
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
+from app.accounts import keys
 from app.accounts.errors import InvalidAccessToken
 
-ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"
-_REQUIRED_CLAIMS = ["exp", "iat", "auth_time", "jti", "sub", "user_id", "token_type"]
+# Every claim a token of ours carries; sid only when it names a session.
+_REQUIRED_CLAIMS = [
+    "iss",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "auth_time",
+    "jti",
+    "sub",
+    "user_id",
+    "token_type",
+]
 _PASSWORD_STAMP_SALT = "app.accounts.tokens.password_stamp"
 _SEAL_CONTEXT = b"app.accounts.tokens.successor-seal"
 
@@ -62,43 +73,52 @@ def issue_access_token(
     """
     issued_at = int(now.timestamp())
     claims = {
+        "iss": settings.JWT_ISSUER,
+        "aud": settings.JWT_AUDIENCE,
         "token_type": ACCESS_TOKEN_TYPE,
         "user_id": user_id,
         "sub": str(user_id),
         "iat": issued_at,
+        # RFC 7519 section 4.1.5; API Gateway's JWT authorizer checks it when present.
+        "nbf": issued_at,
         "exp": issued_at + int(lifetime.total_seconds()),
         "auth_time": int((authenticated_at or now).timestamp()),
         "jti": uuid.uuid4().hex,
     }
     if session_id is not None:
         claims["sid"] = str(session_id)
-    key = settings.JWT_SIGNING_KEY
-    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": key_id(key)})
+    signing = keys.private_key(settings.JWT_PRIVATE_KEY)
+    return jwt.encode(
+        claims,
+        signing.key,
+        algorithm=signing.public.algorithm,
+        headers={"kid": signing.public.kid},
+    )
 
 
-@functools.lru_cache(maxsize=16)
-def key_id(key: str) -> str:
-    """The ``kid`` of a signing key (RFC 7515 section 4.1.4): a digest, never the key."""
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+def verifying_keys() -> list[keys.PublicKey]:
+    """The public keys that may verify a live token, as the JWKS publishes them: the signing
+    key, the next one announced (docs/security.md) and the previous ones."""
+    found = [keys.private_key(settings.JWT_PRIVATE_KEY).public]
+    if settings.JWT_NEXT_PRIVATE_KEY:
+        found.append(keys.private_key(settings.JWT_NEXT_PRIVATE_KEY).public)
+    found += [keys.public_key(pem) for pem in settings.JWT_PREVIOUS_PUBLIC_KEYS]
+    return found
 
 
-def _verifying_key(token: str) -> str:
-    """The key that may have signed ``token``: by its ``kid`` among the current and previous
-    keys; a token without one only with the current key."""
+def _verifying_key(token: str) -> keys.PublicKey:
+    """The key named by ``token``'s ``kid`` (RFC 7515 section 4.1.4) among ours: a token
+    without one, or naming another, is refused."""
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError as error:
         raise InvalidAccessToken(f"Token is invalid: {error}.") from None
-    if kid is None:
-        return settings.JWT_SIGNING_KEY
     if not isinstance(kid, str):
-        raise InvalidAccessToken("Token header is malformed.")
-    keys = {
-        key_id(key): key for key in [settings.JWT_SIGNING_KEY, *settings.JWT_PREVIOUS_SIGNING_KEYS]
-    }
-    if kid not in keys:
-        raise InvalidAccessToken("Token is signed with an unknown key.")
-    return keys[kid]
+        raise InvalidAccessToken("Token header has no key id.")
+    for key in verifying_keys():
+        if key.kid == kid:
+            return key
+    raise InvalidAccessToken("Token is signed with an unknown key.")
 
 
 def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
@@ -106,12 +126,17 @@ def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
 
     Raises ``InvalidAccessToken`` with a message fit for the client.
     """
+    key = _verifying_key(token)
     try:
         claims = jwt.decode(
             token,
-            _verifying_key(token),
-            # RFC 8725 section 3.1: accept exactly the algorithm we sign with, never "none".
-            algorithms=[ALGORITHM],
+            key.key,
+            # RFC 8725 section 3.1: accept exactly the algorithm of the key the kid names, never
+            # "none" nor HS256 (whose "secret" would be the public key, section 2.1).
+            algorithms=[key.algorithm],
+            # RFC 8725 sections 3.8 and 3.9: our issuer, for our audience.
+            issuer=settings.JWT_ISSUER,
+            audience=settings.JWT_AUDIENCE,
             options={
                 "require": _REQUIRED_CLAIMS,
                 "verify_exp": False,
@@ -133,7 +158,7 @@ def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
         # A primary key of the database: a 64-bit signed integer, never 0 or below.
         or not 0 < user_id < 2**63
         or claims["sub"] != str(user_id)
-        or not all(_is_time(claims[name]) for name in ("iat", "exp", "auth_time"))
+        or not all(_is_time(claims[name]) for name in ("iat", "nbf", "exp", "auth_time"))
         or not isinstance(claims["jti"], str)
     ):
         raise InvalidAccessToken("Token claims are malformed.")
@@ -147,6 +172,8 @@ def decode_access_token(token: str, *, now: datetime) -> AccessClaims:
         raise InvalidAccessToken("Token has expired.")
     if issued_at - leeway > now:
         raise InvalidAccessToken("Token is issued in the future.")
+    if datetime.fromtimestamp(claims["nbf"], tz=UTC) - leeway > now:
+        raise InvalidAccessToken("Token is not valid yet.")
     # No token we sign lives longer than the largest lifetime the admin may set; a longer
     # one was not made by us with today's settings (a leaked key, or a forged claim).
     if expires_at - issued_at > settings.ACCESS_TOKEN_MAX_LIFETIME:

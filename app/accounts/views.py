@@ -10,12 +10,12 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BrowsableAPIRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from app.accounts import selectors, serializers, services
+from app.accounts import selectors, serializers, services, tokens
 from app.accounts.pagination import SessionsPage
 
 
@@ -263,3 +263,45 @@ class EmailRevertView(PublicAPIView):
         incoming.is_valid(raise_exception=True)
         services.revert_email_change(**incoming.validated_data, base_url=links_base(request))
         return Response(serializers.DetailSerializer({"detail": EMAIL_REVERTED}).data)
+
+
+class PublishedKeysView(PublicAPIView):
+    """``/.well-known/jwks.json``: the public keys that verify our access tokens (RFC 7517
+    section 5), for API Gateway's JWT authorizer and any other service."""
+
+    renderer_classes = [JSONRenderer]
+
+    def get(self, request):
+        published = [key.jwk for key in tokens.verifying_keys()]
+        return _public_answer({"keys": published})
+
+
+class DiscoveryView(PublicAPIView):
+    """``/.well-known/openid-configuration``: what a JWT authorizer reads to find our keys
+    (OpenID Connect Discovery 1.0 section 3), with ``issuer`` byte-equal to our tokens'
+    ``iss``."""
+
+    renderer_classes = [JSONRenderer]
+
+    def get(self, request):
+        issuer = settings.JWT_ISSUER
+        algorithms = sorted({key.algorithm for key in tokens.verifying_keys()})
+        return _public_answer(
+            {
+                "issuer": issuer,
+                "jwks_uri": f"{issuer}/.well-known/jwks.json",
+                "response_types_supported": ["token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": algorithms,
+                "token_endpoint_auth_methods_supported": ["none"],
+                "claims_supported": ["iss", "aud", "sub", "exp", "nbf", "iat", "auth_time"],
+            }
+        )
+
+
+def _public_answer(body: dict) -> Response:
+    """A JSON answer any cache may keep for ``JWKS_MAX_AGE`` seconds (RFC 9111 section
+    5.2.2.9): shorter than a next key is announced before it signs, so none misses it."""
+    response = Response(body)
+    response["Cache-Control"] = f"public, max-age={settings.JWKS_MAX_AGE}"
+    return response

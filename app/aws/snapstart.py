@@ -9,8 +9,9 @@ from django.db import connections
 def prepare_for_requests() -> None:
     """Import and build, before the first request, everything a request would otherwise load:
     the URLconf with every view and its compiled patterns, DRF's settings, the password
-    hashers and their library, what the middleware loads per request, the codec of the log
-    line of an error answer, the database backend. Opens no connection."""
+    hashers and their library, the access tokens' keys, what the middleware loads per
+    request, the codec of the log line of an error answer, the database backend. Opens no
+    connection."""
     from django.conf import settings
     from django.contrib.auth.hashers import get_hasher
     from django.urls import get_resolver
@@ -38,6 +39,11 @@ def prepare_for_requests() -> None:
     # on every request's first use.
     import_string(settings.MESSAGE_STORAGE)
     import_string(settings.SESSION_SERIALIZER)
+    # The access tokens' keys, parsed (the settings' check did it; this names the need): a
+    # login signs with one, every authenticated request checks with one.
+    from app.accounts import tokens
+
+    tokens.verifying_keys()
     # The codec Django's log line of every 4xx and 5xx escapes the path with
     # (django.utils.log.log_response), which Python imports on its first use.
     "".encode("unicode_escape")

@@ -2,17 +2,22 @@
 
 import base64
 import hashlib
+import hmac
 import json
+import os
+import subprocess
+import sys
 import uuid
-import warnings
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
 from django.conf import settings
 from django.test import SimpleTestCase, override_settings
 
-from app.accounts import tokens
+from app.accounts import keys, tokens
 from app.accounts.errors import InvalidAccessToken
+from devtools import ROOT, random_keys
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 LIFETIME = timedelta(seconds=30)
@@ -21,10 +26,13 @@ LIFETIME = timedelta(seconds=30)
 def claims(**overrides):
     issued = int(NOW.timestamp())
     base = {
+        "iss": settings.JWT_ISSUER,
+        "aud": settings.JWT_AUDIENCE,
         "token_type": "access",
         "user_id": 7,
         "sub": "7",
         "iat": issued,
+        "nbf": issued,
         "exp": issued + 30,
         "auth_time": issued,
         "jti": "abc",
@@ -33,11 +41,33 @@ def claims(**overrides):
     return {name: value for name, value in base.items() if value is not None}
 
 
-def sign(payload, key=None, algorithm="HS256"):
-    with warnings.catch_warnings():
-        # Forging an HS512 token with our 256-bit key is the point of one test.
-        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
-        return jwt.encode(payload, key or settings.JWT_SIGNING_KEY, algorithm=algorithm)
+def sign(payload, pem=None, algorithm=None, kid=None):
+    """``payload`` signed with ``pem`` (the settings' signing key unless given), its
+    algorithm and ``kid`` unless told otherwise."""
+    key = keys.private_key(pem or settings.JWT_PRIVATE_KEY)
+    return jwt.encode(
+        payload,
+        key.key,
+        algorithm=algorithm or key.public.algorithm,
+        headers={"kid": key.public.kid if kid is None else kid},
+    )
+
+
+def hs256(payload, secret: bytes, kid: str) -> str:
+    """An HS256 token made by hand (PyJWT refuses a PEM as an HMAC secret): what an attacker
+    who holds our public key would try (RFC 8725 section 2.1)."""
+
+    def part(value) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    signed = f"{part({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{part(payload)}"
+    mac = hmac.new(secret, signed.encode(), hashlib.sha256).digest()
+    return f"{signed}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+
+
+# Keys of these tests, made once (an RSA key takes tens of milliseconds).
+OLD_PEM, NEW_PEM, NEXT_PEM = (keys.generate("RS256") for _ in range(3))
+EC_PEM = keys.generate("ES256")
 
 
 class AccessTokenTests(SimpleTestCase):
@@ -52,11 +82,29 @@ class AccessTokenTests(SimpleTestCase):
         token = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
         payload = jwt.decode(token, options={"verify_signature": False})
         self.assertEqual(
-            set(payload), {"token_type", "user_id", "sub", "iat", "exp", "auth_time", "jti"}
+            set(payload),
+            {"iss", "aud", "token_type", "user_id", "sub", "iat", "nbf", "exp", "auth_time", "jti"},
         )
         self.assertEqual((payload["user_id"], payload["sub"]), (7, "7"))
         self.assertEqual(payload["exp"] - payload["iat"], 30)
-        self.assertEqual(jwt.get_unverified_header(token)["alg"], "HS256")
+        self.assertEqual(payload["nbf"], payload["iat"])
+
+    def test_issued_token_names_our_issuer_and_audience(self):
+        token = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
+        payload = jwt.decode(token, options={"verify_signature": False})
+        self.assertEqual(
+            (payload["iss"], payload["aud"]), (settings.JWT_ISSUER, settings.JWT_AUDIENCE)
+        )
+
+    def test_issued_token_is_rs256_by_default(self):
+        token = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
+        self.assertEqual(jwt.get_unverified_header(token)["alg"], "RS256")
+
+    def test_an_es256_signing_key_signs_es256_tokens_that_decode(self):
+        with override_settings(JWT_PRIVATE_KEY=EC_PEM):
+            token = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
+            self.assertEqual(jwt.get_unverified_header(token)["alg"], "ES256")
+            self.assertEqual(tokens.decode_access_token(token, now=NOW).user_id, 7)
 
     def test_each_token_has_its_own_jti(self):
         first = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
@@ -98,19 +146,57 @@ class AccessTokenTests(SimpleTestCase):
         valid = sign(claims())
         header, _payload, signature = valid.split(".")
         other_payload = sign(claims(user_id=1, sub="1")).split(".")[1]
+        kid = keys.private_key(settings.JWT_PRIVATE_KEY).public.kid
         cases = {
-            "alg none": jwt.encode(claims(), None, algorithm="none"),
-            "HS384 with our key": sign(claims(), algorithm="HS384"),
-            "HS512 with our key": sign(claims(), algorithm="HS512"),
-            "another key": sign(claims(), key="x" * 40),
+            "alg none": jwt.encode(claims(), None, algorithm="none", headers={"kid": kid}),
+            "RS384 with our key": sign(claims(), algorithm="RS384"),
+            "RS512 with our key": sign(claims(), algorithm="RS512"),
+            "PS256 with our key": sign(claims(), algorithm="PS256"),
+            "another RSA key with our kid": sign(claims(), pem=OLD_PEM, kid=kid),
+            "an EC key with our kid": sign(claims(), pem=EC_PEM, kid=kid),
             "swapped payload": f"{header}.{other_payload}.{signature}",
             "truncated signature": valid[:-4],
+            "no kid": jwt.encode(
+                claims(), keys.private_key(settings.JWT_PRIVATE_KEY).key, algorithm="RS256"
+            ),
             "not a JWT": "not-a-token",
             "empty": "",
         }
         for label, token in cases.items():
             with self.subTest(label), self.assertRaises(InvalidAccessToken):
                 tokens.decode_access_token(token, now=NOW)
+
+    def test_an_hs256_token_made_with_any_key_we_hold_is_rejected(self):
+        kid = keys.private_key(settings.JWT_PRIVATE_KEY).public.kid
+        secrets = {
+            "the private key's PEM": settings.JWT_PRIVATE_KEY.encode(),
+            "the public key's PEM": keys.public_pem(settings.JWT_PRIVATE_KEY).encode(),
+            "the Django secret key": settings.SECRET_KEY.encode(),
+        }
+        for label, secret in secrets.items():
+            with self.subTest(label), self.assertRaises(InvalidAccessToken):
+                tokens.decode_access_token(hs256(claims(), secret, kid), now=NOW)
+
+    def test_a_token_for_another_issuer_or_audience_is_rejected(self):
+        cases = {
+            "another issuer": ({"iss": "https://evil.example.com"}, "(?i)issuer"),
+            "another audience": ({"aud": "another-api"}, "(?i)audience"),
+        }
+        for label, (overrides, message) in cases.items():
+            with self.subTest(label), self.assertRaisesRegex(InvalidAccessToken, message):
+                tokens.decode_access_token(sign(claims(**overrides)), now=NOW)
+
+    def test_a_token_not_valid_yet_is_judged_with_the_leeway(self):
+        leeway = int(settings.JWT_LEEWAY.total_seconds())
+        issued = int(NOW.timestamp())
+        tokens.decode_access_token(sign(claims(nbf=issued + leeway)), now=NOW)
+        with self.assertRaisesRegex(InvalidAccessToken, "not valid yet"):
+            tokens.decode_access_token(sign(claims(nbf=issued + leeway + 1)), now=NOW)
+
+    def test_checking_a_token_makes_no_database_query(self):
+        token = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
+        # SimpleTestCase refuses any query: a decode that made one would raise.
+        self.assertEqual(tokens.decode_access_token(token, now=NOW).user_id, 7)
 
     def test_token_living_longer_than_the_largest_allowed_lifetime_is_rejected(self):
         issued = int(NOW.timestamp())
@@ -128,7 +214,7 @@ class AccessTokenTests(SimpleTestCase):
             tokens.decode_access_token(sign(claims(token_type="refresh")), now=NOW)
 
     def test_token_missing_a_required_claim_is_rejected(self):
-        for name in ("token_type", "user_id", "sub", "iat", "exp", "auth_time", "jti"):
+        for name in tokens._REQUIRED_CLAIMS:
             with self.subTest(missing=name), self.assertRaises(InvalidAccessToken):
                 tokens.decode_access_token(sign(claims(**{name: None})), now=NOW)
 
@@ -176,35 +262,133 @@ class AccessTokenTests(SimpleTestCase):
         self.assertEqual(tokens.decode_access_token(token, now=NOW).authenticated_at, checked)
 
 
-OLD_KEY, NEW_KEY = "o" * 40, "n" * 40
+# RFC 7638 section 3.1's example key and its thumbprint.
+RFC_7638_KEY = {
+    "kty": "RSA",
+    "n": (
+        "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc"
+        "_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGj"
+        "QR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-"
+        "bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
+    ),
+    "e": "AQAB",
+    "alg": "RS256",
+    "kid": "2011-04-29",
+}
+RFC_7638_THUMBPRINT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+
+class KeyIdTests(SimpleTestCase):
+    def test_the_thumbprint_is_rfc_7638s_for_its_example_key(self):
+        self.assertEqual(keys.thumbprint(RFC_7638_KEY), RFC_7638_THUMBPRINT)
+
+    def test_tokens_name_their_key_by_the_thumbprint_of_its_public_jwk(self):
+        token = tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
+        public = keys.private_key(settings.JWT_PRIVATE_KEY).public
+        self.assertEqual(jwt.get_unverified_header(token)["kid"], keys.thumbprint(public.jwk))
+
+    def test_an_ec_keys_thumbprint_is_over_crv_kty_x_y(self):
+        jwk = keys.private_key(EC_PEM).public.jwk
+        members = {name: jwk[name] for name in ("crv", "kty", "x", "y")}
+        digest = hashlib.sha256(json.dumps(members, separators=(",", ":")).encode()).digest()
+        self.assertEqual(jwk["kid"], base64.urlsafe_b64encode(digest).rstrip(b"=").decode())
+
+    def test_a_public_keys_pem_has_the_kid_of_its_private_key(self):
+        self.assertEqual(
+            keys.public_key(keys.public_pem(NEW_PEM)).kid, keys.private_key(NEW_PEM).public.kid
+        )
+
+    def test_an_rsa_key_under_2048_bits_is_refused(self):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        small = rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        with self.assertRaisesRegex(keys.InvalidKey, "2048"):
+            keys.private_key(small.decode())
+
+    def test_several_pems_in_one_value_are_split(self):
+        both = keys.public_pem(OLD_PEM) + keys.public_pem(NEW_PEM)
+        expected = [keys.public_pem(OLD_PEM).strip(), keys.public_pem(NEW_PEM).strip()]
+        self.assertEqual(keys.split_pems(both), expected)
+        self.assertEqual(len(keys.split_pems(both.replace("\n", "\\n"))), 2)
+
+
+# In a fresh interpreter, as the Lambda init phase: settings, the URLconf (every view), the
+# keys parsed; then a token signed and checked.
+COLD_PATH = """
+import os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "app.settings"
+import django
+django.setup()
+from app.aws.snapstart import prepare_for_requests
+prepare_for_requests()
+from datetime import UTC, datetime, timedelta
+from app.accounts import tokens
+now = datetime.now(UTC)
+token = tokens.issue_access_token(user_id=7, lifetime=timedelta(seconds=30), now=now)
+tokens.decode_access_token(token, now=now)
+loaded = [name for name in sys.modules if name.startswith("cryptography.x509.")]
+print(type(sys.modules["cryptography.x509"]).__name__, loaded)
+"""
+
+
+@pytest.mark.slow
+class ColdPathTests(SimpleTestCase):
+    def test_signing_and_checking_never_load_pyjwts_certificate_module(self):
+        environment = {
+            **{name: value for name, value in os.environ.items() if not name.startswith("JWT_")},
+            **random_keys(),
+            "DJANGO_DEBUG": "false",
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", COLD_PATH],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        self.assertEqual(result.stdout.strip(), "_LazyModule []", result.stderr)
 
 
 class SigningKeyRotationTests(SimpleTestCase):
     def issue(self):
         return tokens.issue_access_token(user_id=7, lifetime=LIFETIME, now=NOW)
 
-    def test_tokens_name_the_key_that_signed_them_by_its_digest(self):
-        header = jwt.get_unverified_header(self.issue())
-        self.assertEqual(header["kid"], tokens.key_id(settings.JWT_SIGNING_KEY))
-        self.assertNotIn(settings.JWT_SIGNING_KEY[:8], header["kid"])
-
     def test_a_token_signed_before_a_rotation_passes_until_the_old_key_is_dropped(self):
-        with override_settings(JWT_SIGNING_KEY=OLD_KEY, JWT_PREVIOUS_SIGNING_KEYS=[]):
+        with override_settings(JWT_PRIVATE_KEY=OLD_PEM, JWT_PREVIOUS_PUBLIC_KEYS=[]):
             before = self.issue()
-        with override_settings(JWT_SIGNING_KEY=NEW_KEY, JWT_PREVIOUS_SIGNING_KEYS=[OLD_KEY]):
+        old_public = keys.public_pem(OLD_PEM)
+        with override_settings(JWT_PRIVATE_KEY=NEW_PEM, JWT_PREVIOUS_PUBLIC_KEYS=[old_public]):
             self.assertEqual(tokens.decode_access_token(before, now=NOW).user_id, 7)
             after = self.issue()
-            self.assertEqual(jwt.get_unverified_header(after)["kid"], tokens.key_id(NEW_KEY))
+            self.assertEqual(
+                jwt.get_unverified_header(after)["kid"], keys.private_key(NEW_PEM).public.kid
+            )
         with (
-            override_settings(JWT_SIGNING_KEY=NEW_KEY, JWT_PREVIOUS_SIGNING_KEYS=[]),
+            override_settings(JWT_PRIVATE_KEY=NEW_PEM, JWT_PREVIOUS_PUBLIC_KEYS=[]),
             self.assertRaisesRegex(InvalidAccessToken, "unknown key"),
         ):
             tokens.decode_access_token(before, now=NOW)
 
+    def test_a_token_of_the_announced_next_key_is_accepted_before_it_signs(self):
+        # A second copy of the function may already sign with it while this one still
+        # announces it: both must accept each other's tokens during the promotion.
+        with override_settings(JWT_PRIVATE_KEY=NEXT_PEM):
+            promoted = self.issue()
+        with override_settings(JWT_PRIVATE_KEY=NEW_PEM, JWT_NEXT_PRIVATE_KEY=NEXT_PEM):
+            self.assertEqual(tokens.decode_access_token(promoted, now=NOW).user_id, 7)
+            kid = jwt.get_unverified_header(self.issue())["kid"]
+            self.assertEqual(kid, keys.private_key(NEW_PEM).public.kid)
+
     def test_an_unknown_or_malformed_kid_is_refused(self):
         _, payload, signature = sign(claims()).split(".")
-        for kid in ("0123456789abcdef", 7, ["a"]):
-            header = {"alg": "HS256", "typ": "JWT", "kid": kid}
+        for kid in ("0123456789abcdef", 7, ["a"], ""):
+            header = {"alg": "RS256", "typ": "JWT", "kid": kid}
             encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
             with self.subTest(kid=kid), self.assertRaises(InvalidAccessToken):
                 tokens.decode_access_token(f"{encoded}.{payload}.{signature}", now=NOW)

@@ -21,7 +21,7 @@ from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 from rest_framework.test import APITestCase, APITransactionTestCase
 
-from app.accounts import recovery, tokens, views
+from app.accounts import keys, recovery, tokens, views
 from app.accounts.errors import PasswordUnchanged, ReauthenticationRequired, SessionEnded
 from app.accounts.models import MailToken, RefreshToken, Session, User
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
@@ -381,16 +381,20 @@ class MeTests(ApiTestCase):
         now = int(timezone.now().timestamp())
         token = jwt.encode(
             {
+                "iss": settings.JWT_ISSUER,
+                "aud": settings.JWT_AUDIENCE,
                 "token_type": "access",
                 "user_id": self.user.pk,
                 "sub": str(self.user.pk),
                 "iat": now,
+                "nbf": now,
                 "exp": now + 30,
                 "auth_time": now,
                 "jti": "x",
             },
-            settings.JWT_SIGNING_KEY,
-            algorithm="HS256",
+            keys.private_key(settings.JWT_PRIVATE_KEY).key,
+            algorithm="RS256",
+            headers={"kid": keys.private_key(settings.JWT_PRIVATE_KEY).public.kid},
         )
         self.assertEqual(self.get_me(f"Bearer {token}").status_code, 200)
 

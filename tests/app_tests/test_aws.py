@@ -39,6 +39,7 @@ from app.aws.snapstart import (
     register_snapshot_hooks,
 )
 from app.settings import aws_hosts
+from devtools import random_signing_key
 from devtools.http import Reply, admin_login_form, static_assets
 from devtools.lambda_harness import (
     API_HOST,
@@ -63,7 +64,7 @@ from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 
 SECRETS = {
     "DJANGO_SECRET_KEY": "remote-secret-key-" + "x" * 40,
-    "JWT_SIGNING_KEY": "remote-jwt-key-" + "y" * 40,
+    "JWT_PRIVATE_KEY": random_signing_key(),
 }
 PRODUCTION_LIKE = {
     "ALLOWED_HOSTS": aws_hosts(REGION),

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from devtools import ROOT
+from app.accounts import keys
+from devtools import ROOT, random_signing_key
 
 STRONG = "s" * 40
-KEYS = {"DJANGO_SECRET_KEY": STRONG, "JWT_SIGNING_KEY": "j" * 40}
+PEM = random_signing_key()
+ISSUER = "https://auth.example.com"
+KEYS = {"DJANGO_SECRET_KEY": STRONG, "JWT_PRIVATE_KEY": PEM, "JWT_ISSUER": ISSUER}
 
 
 def load_settings(code=None, **env):
@@ -80,43 +83,110 @@ class SettingsTests(unittest.TestCase):
         self.assertNotIn("django-insecure", source)
 
     def test_debug_off_without_a_secret_key_stops_naming_the_variable(self):
-        result = load_settings(DJANGO_DEBUG="false", JWT_SIGNING_KEY=STRONG)
+        result = load_settings(DJANGO_DEBUG="false", JWT_PRIVATE_KEY=PEM, JWT_ISSUER=ISSUER)
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("Set the DJANGO_SECRET_KEY environment variable", result.stderr)
 
-    def test_debug_off_without_a_jwt_signing_key_stops_naming_the_variable(self):
-        result = load_settings(DJANGO_DEBUG="false", DJANGO_SECRET_KEY=STRONG)
+    def test_debug_off_without_a_jwt_private_key_stops_naming_the_variable(self):
+        result = load_settings(DJANGO_DEBUG="false", DJANGO_SECRET_KEY=STRONG, JWT_ISSUER=ISSUER)
         self.assertNotEqual(result.returncode, 0)
-        self.assertIn("Set the JWT_SIGNING_KEY environment variable", result.stderr)
+        self.assertIn("Set the JWT_PRIVATE_KEY environment variable", result.stderr)
 
-    def test_keys_shorter_than_32_bytes_stop_start_up_and_32_bytes_start(self):
-        cases = {
-            "secret key of 31": ({"DJANGO_SECRET_KEY": "s" * 31, "JWT_SIGNING_KEY": STRONG}, 1),
-            "jwt key of 31": ({"DJANGO_SECRET_KEY": STRONG, "JWT_SIGNING_KEY": "j" * 31}, 1),
-            "both of 32": ({"DJANGO_SECRET_KEY": "s" * 32, "JWT_SIGNING_KEY": "j" * 32}, 0),
-        }
-        for label, (keys, failed) in cases.items():
-            with self.subTest(label):
-                result = load_settings(DJANGO_DEBUG="false", **keys)
-                self.assertEqual(result.returncode != 0, bool(failed), result.stderr)
+    def test_a_secret_key_shorter_than_32_bytes_stops_start_up_and_32_bytes_start(self):
+        for length, failed in ((31, True), (32, False)):
+            with self.subTest(length=length):
+                result = load_settings(**{**KEYS, "DJANGO_SECRET_KEY": "s" * length})
+                self.assertEqual(result.returncode != 0, failed, result.stderr)
                 if failed:
                     self.assertIn("at least 32 bytes", result.stderr)
 
-    def test_a_jwt_key_equal_to_the_secret_key_stops_start_up(self):
-        result = load_settings(DJANGO_SECRET_KEY=STRONG, JWT_SIGNING_KEY=STRONG)
-        self.assertIn("No JWT signing key may equal DJANGO_SECRET_KEY", result.stderr)
+    def test_the_hs256_variables_stop_start_up_naming_what_replaced_them(self):
+        for name in ("JWT_SIGNING_KEY", "JWT_PREVIOUS_SIGNING_KEYS"):
+            with self.subTest(name):
+                result = load_settings(**{name: "j" * 40}, **KEYS)
+                self.assertNotEqual(result.returncode, 0)
+                self.assertIn(f"{name} is gone", result.stderr)
+                self.assertIn("JWT_PRIVATE_KEY", result.stderr)
 
-    def test_previous_jwt_keys_must_be_long_and_differ_from_the_secret_key(self):
+    def test_a_weak_or_unusable_jwt_key_stops_start_up(self):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+        def pem(key):
+            return key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode()
+
         cases = {
-            "short previous key": ("p" * 31, "at least 32 bytes"),
-            "previous key equal to the secret key": (STRONG, "may equal DJANGO_SECRET_KEY"),
+            "RSA of 1024 bits": (
+                pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+                "at least 2048 bits",
+            ),
+            "EC on P-384": (pem(ec.generate_private_key(ec.SECP384R1())), "P-256"),
+            "not a PEM": ("j" * 40, "Not a private key"),
+            "a public key": (keys.public_pem(PEM), "Not a private key"),
         }
-        for label, (previous, message) in cases.items():
+        for label, (value, message) in cases.items():
             with self.subTest(label):
-                result = load_settings(JWT_PREVIOUS_SIGNING_KEYS=previous, **KEYS)
+                result = load_settings(**{**KEYS, "JWT_PRIVATE_KEY": value})
+                self.assertNotEqual(result.returncode, 0)
                 self.assertIn(message, result.stderr)
-        result = load_settings(JWT_PREVIOUS_SIGNING_KEYS="p" * 40 + "," + "q" * 40, **KEYS)
+
+    def test_a_signing_key_of_another_algorithm_than_jwt_algorithm_stops_start_up(self):
+        result = load_settings(JWT_ALGORITHM="ES256", **KEYS)
+        self.assertIn("JWT_PRIVATE_KEY is a RS256 key, but JWT_ALGORITHM is ES256", result.stderr)
+        ec_key = random_signing_key("ES256")
+        result = load_settings(JWT_ALGORITHM="ES256", **{**KEYS, "JWT_PRIVATE_KEY": ec_key})
         self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_a_next_key_equal_to_the_signing_key_stops_start_up(self):
+        result = load_settings(JWT_NEXT_PRIVATE_KEY=PEM, **KEYS)
+        self.assertIn("JWT_NEXT_PRIVATE_KEY equals JWT_PRIVATE_KEY", result.stderr)
+
+    def test_previous_public_keys_are_pems_one_after_another(self):
+        code = "import app.settings as s; print(len(s.JWT_PREVIOUS_PUBLIC_KEYS))"
+        two = keys.public_pem(keys.generate()) + keys.public_pem(keys.generate("ES256"))
+        result = load_settings(code=code, JWT_PREVIOUS_PUBLIC_KEYS=two, **KEYS)
+        self.assertEqual(result.stdout.strip(), "2", result.stderr)
+        wrong = load_settings(code=code, JWT_PREVIOUS_PUBLIC_KEYS="p" * 40, **KEYS)
+        self.assertIn("JWT_PREVIOUS_PUBLIC_KEYS must hold public keys in PEM", wrong.stderr)
+
+    def test_with_debug_off_the_issuer_must_be_https_but_for_a_loopback_address(self):
+        code = "import app.settings as s; print(s.JWT_ISSUER)"
+        cases = {
+            "https://auth.example.com/dev/": "https://auth.example.com/dev",
+            "http://127.0.0.1:8001/dev": "http://127.0.0.1:8001/dev",
+            "http://auth.example.com": None,
+            "auth.example.com": None,
+        }
+        for issuer, expected in cases.items():
+            with self.subTest(issuer):
+                result = load_settings(code=code, **{**KEYS, "JWT_ISSUER": issuer})
+                if expected:
+                    self.assertEqual(result.stdout.strip(), expected, result.stderr)
+                else:
+                    self.assertIn("JWT_ISSUER must be an https URL", result.stderr)
+
+    def test_the_issuer_defaults_to_the_public_base_url_and_debug_off_needs_one(self):
+        code = "import app.settings as s; print(s.JWT_ISSUER, s.JWT_AUDIENCE)"
+        without = {name: value for name, value in KEYS.items() if name != "JWT_ISSUER"}
+        result = load_settings(code=code, PUBLIC_BASE_URL="https://id.example.com/", **without)
+        self.assertEqual(result.stdout.strip(), "https://id.example.com auth-api", result.stderr)
+        self.assertIn("Set JWT_ISSUER", load_settings(code=code, **without).stderr)
+
+    def test_debug_without_keys_signs_with_a_kept_key_of_the_chosen_algorithm(self):
+        code = (
+            "import app.settings as s; from app.accounts import keys; "
+            "print(keys.private_key(s.JWT_PRIVATE_KEY).public.algorithm, s.JWT_ISSUER)"
+        )
+        for algorithm in ("RS256", "ES256"):
+            with self.subTest(algorithm):
+                result = load_settings(code=code, DJANGO_DEBUG="true", JWT_ALGORITHM=algorithm)
+                self.assertEqual(
+                    result.stdout.split(), [algorithm, "http://127.0.0.1:8000"], result.stderr
+                )
 
     def test_on_lambda_debug_is_off_by_default(self):
         result = load_settings(AWS_LAMBDA_FUNCTION_NAME="fn", **KEYS)
@@ -251,7 +321,8 @@ class SettingsTests(unittest.TestCase):
         env.update(
             DJANGO_DEBUG="false",
             DJANGO_SECRET_KEY="k" + "".join(chr(33 + (i * 7) % 90) for i in range(60)),
-            JWT_SIGNING_KEY="j" * 40,
+            JWT_PRIVATE_KEY=PEM,
+            JWT_ISSUER=ISSUER,
             AWS_REGION="eu-west-1",
         )
         result = subprocess.run(
@@ -285,17 +356,16 @@ class ManageCommandErrorTests(unittest.TestCase):
         )
 
     def test_missing_keys_bad_urls_and_no_database_end_in_one_line(self):
-        keys = {"DJANGO_SECRET_KEY": "s" * 40, "JWT_SIGNING_KEY": "j" * 40}
         cases = {
             "no keys": (("check",), {}, "configuration error: Set the DJANGO_SECRET_KEY"),
             "a bad DATABASE_URL": (
                 ("check",),
-                {**keys, "DATABASE_URL": "foo://x"},
+                {**KEYS, "DATABASE_URL": "foo://x"},
                 "configuration error: DATABASE_URL is not a database URL",
             ),
             "no database": (
                 ("migrate",),
-                {**keys, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/x"},
+                {**KEYS, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/x"},
                 "database error: ",
             ),
         }

@@ -46,7 +46,13 @@ class ZappaSettingsTests(unittest.TestCase):
 
     def test_no_secret_is_written_in_the_file(self):
         text = (ROOT / "zappa_settings.json").read_text()
-        for name in ("DJANGO_SECRET_KEY", "JWT_SIGNING_KEY", "DATABASE_URL", "postgres://"):
+        for name in (
+            "DJANGO_SECRET_KEY",
+            "JWT_PRIVATE_KEY",
+            "PRIVATE KEY-----",
+            "DATABASE_URL",
+            "postgres://",
+        ):
             self.assertNotIn(name, text)
         for config in SETTINGS.values():
             self.assertNotIn("environment_variables", config)

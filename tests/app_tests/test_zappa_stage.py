@@ -70,6 +70,12 @@ class PublicBaseUrlTests(SimpleTestCase):
         self.public_base_url()
         self.assertEqual(self.served(), ("2", STAGE_URL))
 
+    def test_the_first_deploy_makes_the_stages_url_the_issuer_of_its_tokens(self):
+        self.deployed()
+        self.public_base_url()
+        configuration = self.lambda_.get_function_configuration(FunctionName=NAME, Qualifier=ALIAS)
+        self.assertEqual(configuration["Environment"]["Variables"]["JWT_ISSUER"], STAGE_URL)
+
     def test_a_public_base_url_already_set_stays_and_nothing_is_published(self):
         self.deployed(PUBLIC_BASE_URL="https://auth.example.com")
         said = self.public_base_url()
