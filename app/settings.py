@@ -396,6 +396,11 @@ def jwt_issuer() -> str:
     issuer = (os.environ.get("JWT_ISSUER") or PUBLIC_BASE_URL).rstrip("/")
     if not issuer and DEBUG:
         return "http://127.0.0.1:8000"
+    if not issuer and ON_LAMBDA:
+        # A stage's first version: its URL exists only once it is deployed, and
+        # scripts/deploy then sets it and publishes again. Until then no token is issued
+        # (tokens.IssuerUnknown, a 503), but the function starts, so the deploy can finish.
+        return ""
     if not issuer:
         raise ImproperlyConfigured(
             "Set JWT_ISSUER (or PUBLIC_BASE_URL) to the stage's https URL: it is required "

@@ -139,3 +139,14 @@ class InvalidVerificationToken(AccountsError):
 class InvalidRevertToken(AccountsError):
     code = "invalid_revert_token"
     default_message = "This link is invalid, used or expired."
+
+
+class IssuerUnknown(AccountsError):
+    """The stage's first version, before ``scripts/deploy`` set its URL as ``JWT_ISSUER``."""
+
+    status = 503
+    code = "service_unavailable"
+    default_message = (
+        "This stage's issuer (JWT_ISSUER) is not set yet: scripts/deploy sets it once the "
+        "stage's URL is known. Try again shortly."
+    )

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 from app.accounts import keys
-from app.accounts.errors import InvalidAccessToken
+from app.accounts.errors import InvalidAccessToken, IssuerUnknown
 
 ACCESS_TOKEN_TYPE = "access"
 # Every claim a token of ours carries; sid only when it names a session.
@@ -71,6 +71,8 @@ def issue_access_token(
     was last checked, ``now`` unless given (OpenID Connect Core section 2's claim names;
     RFC 9470 judges step-up on ``auth_time``).
     """
+    if not settings.JWT_ISSUER:
+        raise IssuerUnknown()
     issued_at = int(now.timestamp())
     claims = {
         "iss": settings.JWT_ISSUER,

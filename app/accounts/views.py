@@ -16,6 +16,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from app.accounts import selectors, serializers, services, tokens
+from app.accounts.errors import IssuerUnknown
 from app.accounts.pagination import SessionsPage
 
 
@@ -285,6 +286,8 @@ class DiscoveryView(PublicAPIView):
 
     def get(self, request):
         issuer = settings.JWT_ISSUER
+        if not issuer:
+            raise IssuerUnknown()
         algorithms = sorted({key.algorithm for key in tokens.verifying_keys()})
         return _public_answer(
             {

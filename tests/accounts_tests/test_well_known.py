@@ -190,3 +190,20 @@ class RotationWalkTests(APITestCase):
         with override_settings(JWT_PRIVATE_KEY=NEXT):
             self.assertEqual(self.me(before), 401)
             self.assertNotIn(kid_of(CURRENT), kids(self.client.get(JWKS).json()))
+
+
+@override_settings(JWT_ISSUER="")
+class IssuerUnknownTests(APITestCase):
+    """A stage's first version on Lambda, before ``scripts/deploy`` set its URL: it starts,
+    and answers what needs the issuer with a retryable 503."""
+
+    def test_logins_and_the_discovery_document_answer_503_until_the_issuer_is_set(self):
+        make_user()
+        login = self.client.post(
+            "/api/login/", {"email": "user@example.com", "password": PASSWORD}, format="json"
+        )
+        discovery = self.client.get("/.well-known/openid-configuration")
+        for answer in (login, discovery):
+            with self.subTest(answer.request["PATH_INFO"]):
+                self.assertEqual(answer.status_code, 503)
+                self.assertEqual(answer.json()["code"], "service_unavailable")

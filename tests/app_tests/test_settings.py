@@ -250,6 +250,14 @@ class SettingsTests(unittest.TestCase):
                 self.assertNotEqual(result.returncode, 0)
                 self.assertIn(message, result.stderr)
 
+    def test_on_lambda_a_first_version_without_an_issuer_starts_and_issues_no_token(self):
+        code = "import app.settings as s; print(repr(s.JWT_ISSUER))"
+        keys = {name: value for name, value in KEYS.items() if name != "JWT_ISSUER"}
+        lambda_start = load_settings(code=code, AWS_LAMBDA_FUNCTION_NAME="fn", **keys)
+        self.assertEqual(lambda_start.stdout.strip(), "''", lambda_start.stderr)
+        elsewhere = load_settings(code=code, **keys)
+        self.assertIn("Set JWT_ISSUER (or PUBLIC_BASE_URL)", elsewhere.stderr)
+
     def test_the_mail_backend_is_a_file_in_debug_ses_on_lambda_smtp_else_or_as_named(self):
         code = "import app.settings as s; print(s.EMAIL_BACKEND)"
         cases = [
