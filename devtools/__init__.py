@@ -37,6 +37,7 @@ API_PATHS = [
     "/api/email/verify/",
     "/api/email/verify/resend/",
     "/api/email/revert/",
+    "/api/health/",
     "/api/sessions/",
     "/api/sessions/{session_id}/",
     "/.well-known/jwks.json",

@@ -574,6 +574,21 @@ DISCOVERY = extend_schema(
     ],
 )
 
+HEALTH = extend_schema(
+    operation_id="health",
+    summary="Whether this instance can serve: its database answers one cheap query",
+    description="For a load balancer or a deploy check; says nothing of the version.",
+    responses={
+        200: serializers.HealthSerializer,
+        503: _example(
+            "The database does not answer (with `Retry-After`).",
+            "service_unavailable",
+            "The service is temporarily unavailable; try again shortly.",
+        ),
+    },
+    examples=[answered("ok", {"status": "ok"})],
+)
+
 
 def _describe(view: str, **methods) -> None:
     """Register how the view class at dotted path ``view`` is described, method by method."""
@@ -614,3 +629,4 @@ _describe("app.accounts.views.EmailVerifyResendView", post=EMAIL_VERIFY_RESEND)
 _describe("app.accounts.views.EmailRevertView", post=EMAIL_REVERT)
 _describe("app.accounts.views.PublishedKeysView", get=JWKS)
 _describe("app.accounts.views.DiscoveryView", get=DISCOVERY)
+_describe("app.accounts.views.HealthView", get=HEALTH)

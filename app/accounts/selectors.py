@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from constance import config
+from django.db import connection
 from django.db.models import QuerySet
 
 from app.accounts.errors import SessionEnded, UserGone
@@ -66,3 +67,11 @@ def reauthentication_window() -> timedelta:
     """How long after its password check a session may change the e-mail without the password
     (constance, read now), within its bounds."""
     return bounded(timedelta(seconds=config.REAUTHENTICATION_WINDOW), "reauthentication")
+
+
+def database_answers() -> None:
+    """Ask the database one cheap question (``SELECT 1``); a lost database raises, and the
+    error handler answers that with a retryable 503."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()

@@ -139,6 +139,10 @@ class MailTokenSerializer(serializers.Serializer):
     token = MailTokenField()
 
 
+class HealthSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="ok: the database answered.")
+
+
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What happened, for people.")
 

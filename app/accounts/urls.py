@@ -21,6 +21,7 @@ urlpatterns = [
     path("email/verify/", views.EmailVerifyView.as_view(), name="email-verify"),
     path("email/verify/resend/", views.EmailVerifyResendView.as_view(), name="email-verify-resend"),
     path("email/revert/", views.EmailRevertView.as_view(), name="email-revert"),
+    path("health/", views.HealthView.as_view(), name="health"),
     path("sessions/", views.SessionsView.as_view(), name="sessions"),
     path("sessions/<uuid:session_id>/", views.SessionView.as_view(), name="session"),
 ]

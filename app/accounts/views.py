@@ -88,6 +88,7 @@ class APIRootView(PublicAPIView):
             "email-verify",
             "email-verify-resend",
             "email-revert",
+            "health",
         ]
         return Response({name: reverse(name, request=request) for name in names})
 
@@ -308,3 +309,11 @@ def _public_answer(body: dict) -> Response:
     response = Response(body)
     response["Cache-Control"] = f"public, max-age={settings.JWKS_MAX_AGE}"
     return response
+
+
+class HealthView(PublicAPIView):
+    """``/api/health/``: whether this instance can serve, for a load balancer or a deploy."""
+
+    def get(self, request):
+        selectors.database_answers()
+        return Response(serializers.HealthSerializer({"status": "ok"}).data)

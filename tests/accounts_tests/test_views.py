@@ -551,7 +551,7 @@ class MalformedRequestTests(ApiTestCase):
         names = [
             *("register", "login", "refresh", "logout", "logout-all", "me", "password"),
             *("sessions", "me-email", "password-reset", "password-reset-confirm"),
-            *("email-verify", "email-verify-resend", "email-revert"),
+            *("email-verify", "email-verify-resend", "email-revert", "health"),
         ]
         expected = {name: f"http://testserver{reverse(name)}" for name in names}
         self.assertEqual(response.json(), expected)
@@ -1450,3 +1450,20 @@ class NoticeDeliveryTests(ApiTestCase):
         (message,) = messages_to("old@example.com")
         token = mailed_token(message, "/email/revert/")
         self.assertEqual(self.post("email-revert", {"token": token}).status_code, 200)
+
+
+class HealthTests(ApiTestCase):
+    def test_health_is_200_ok_in_one_query_with_no_credentials(self):
+        with self.assertNumQueries(1):
+            response = self.client.get(reverse("health"))
+        self.assertEqual(response.json(), {"status": "ok"})
+        self.assertEqual(response["Cache-Control"], "no-store")
+
+    def test_health_is_a_json_503_when_the_database_does_not_answer(self):
+        with mock.patch(
+            "app.accounts.selectors.database_answers",
+            side_effect=OperationalError("connection refused"),
+        ):
+            response = self.client.get(reverse("health"))
+        self.assertError(response, 503, "service_unavailable")
+        self.assertEqual(response["Retry-After"], "5")

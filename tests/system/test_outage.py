@@ -56,6 +56,7 @@ def test_a_database_outage_is_a_json_503_then_the_same_server_recovers(api_serve
             ("POST", "/api/refresh/", {"refresh_token": pair["refresh_token"]}, None),
             ("GET", "/api/me/", None, pair["access_token"]),
             ("POST", "/api/register/", {"email": "x@example.com", "password": PASSWORD}, None),
+            ("GET", "/api/health/", None, None),
         ]
         for method, path, body, token in requests:
             reply = call(base, method, path, body, token)
@@ -71,5 +72,6 @@ def test_a_database_outage_is_a_json_503_then_the_same_server_recovers(api_serve
     time.sleep(1)
     recovered = [call(base, "GET", "/api/me/", token=pair["access_token"]).status for _ in range(4)]
     assert recovered == [200] * 4
+    assert call(base, "GET", "/api/health/").json() == {"status": "ok"}
     refreshed = call(base, "POST", "/api/refresh/", {"refresh_token": pair["refresh_token"]})
     assert refreshed.status == 200
