@@ -45,6 +45,7 @@ from app.accounts.errors import (
 )
 from app.accounts.lifetimes import Lifetimes, lifetimes, lifetimes_of, with_lifetimes
 from app.accounts.models import MailToken, RefreshToken, Session, User
+from app.errors import DomainError
 
 USER_AGENT_MAX_LENGTH = Session._meta.get_field("user_agent").max_length
 
@@ -350,10 +351,7 @@ def change_password(
         raise WrongPassword()
     if new_password == current_password:
         raise PasswordUnchanged()
-    try:
-        password_validation.validate_password(new_password, user=user)
-    except DjangoValidationError as error:
-        raise PasswordRejected(" ".join(error.messages)) from None
+    _check_new_password(new_password, user=user)
     limits = lifetimes()
     with transaction.atomic():
         # Lock order: the user's row, then the session's, then its tokens'. Under the user's
@@ -508,18 +506,15 @@ def confirm_password_reset(
     """
     now = now or timezone.now()
     row = recovery.find(token=token, purpose=MailToken.Purpose.RESET)
-    user = row and User.objects.filter(pk=row.user_id, is_active=True).first()
-    if user is None:
+    if row is None:
         raise InvalidResetToken()
-    try:
-        password_validation.validate_password(new_password, user=user)
-    except DjangoValidationError as error:
-        raise PasswordRejected(" ".join(error.messages)) from None
     limits = lifetimes()
     with transaction.atomic():
         # Lock order: the user's row, then the token's compare-and-set, then the sessions.
-        user = User.objects.select_for_update().filter(pk=row.user_id, is_active=True).first()
-        if user is None or not recovery.claim(row=row, user=user, now=now):
+        user = _locked_user(row.user_id, gone=InvalidResetToken)
+        # Before the claim: a rejected password leaves the token usable.
+        _check_new_password(new_password, user=user)
+        if not recovery.claim(row=row, user=user, now=now):
             raise InvalidResetToken()
         user.set_password(new_password)
         fields = ["password"]
@@ -570,8 +565,8 @@ def verify_email(*, token: str, base_url: str = "", now: datetime | None = None)
     notice = None
     try:
         with transaction.atomic():
-            user = User.objects.select_for_update().filter(pk=row.user_id, is_active=True).first()
-            if user is None or row.email not in {user.email, user.pending_email}:
+            user = _locked_user(row.user_id, gone=InvalidVerificationToken)
+            if row.email not in {user.email, user.pending_email}:
                 raise InvalidVerificationToken()
             if not recovery.claim(row=row, user=user, now=now):
                 raise InvalidVerificationToken()
@@ -603,8 +598,8 @@ def revert_email_change(*, token: str, base_url: str = "", now: datetime | None 
         raise InvalidRevertToken()
     try:
         with transaction.atomic():
-            user = User.objects.select_for_update().filter(pk=row.user_id, is_active=True).first()
-            if user is None or not recovery.claim(row=row, user=user, now=now):
+            user = _locked_user(row.user_id, gone=InvalidRevertToken)
+            if not recovery.claim(row=row, user=user, now=now):
                 raise InvalidRevertToken()
             user.email, user.pending_email, user.email_verified_at = row.email, "", now
             user.set_unusable_password()
@@ -619,16 +614,28 @@ def revert_email_change(*, token: str, base_url: str = "", now: datetime | None 
     tasks.defer(recovery.send_password_reset, email=row.email, base_url=base_url)
 
 
-def _locked_user(user_id: int, *, password: str | None = None) -> User:
+def _locked_user(
+    user_id: int, *, password: str | None = None, gone: type[DomainError] = UserGone
+) -> User:
     """The active user's row, locked; with ``password``, only while it still has that hash
-    (``SessionEnded`` otherwise: the sessions on the checked password are over)."""
+    (``SessionEnded`` otherwise: the sessions on the checked password are over). ``gone`` is
+    what a missing or inactive user raises."""
     users = User.objects.select_for_update().filter(pk=user_id, is_active=True)
     if password is not None:
         users = users.filter(password=password)
     user = users.first()
     if user is None:
-        raise SessionEnded() if password is not None else UserGone()
+        raise SessionEnded() if password is not None else gone()
     return user
+
+
+def _check_new_password(password: str, *, user: User) -> None:
+    """Django's validators on a new password for ``user``; ``PasswordRejected`` with their
+    messages."""
+    try:
+        password_validation.validate_password(password, user=user)
+    except DjangoValidationError as error:
+        raise PasswordRejected(" ".join(error.messages)) from None
 
 
 def _locked_live_session(*, user: User, session_id: str | None, now: datetime) -> Session:
