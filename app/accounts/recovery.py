@@ -84,7 +84,7 @@ def send_password_reset(*, email: str, base_url: str, now: datetime | None = Non
         if user is None:
             return
         token = issue(user=user, purpose=Purpose.RESET, email=user.email, now=now)
-    _send("password_reset", to=user.email, token=token, base_url=base_url)
+    _send(Purpose.RESET, to=user.email, token=token, base_url=base_url)
 
 
 def send_verification(*, user_id: int, base_url: str, now: datetime | None = None) -> None:
@@ -99,7 +99,7 @@ def send_verification(*, user_id: int, base_url: str, now: datetime | None = Non
         if not to:
             return
         token = issue(user=user, purpose=Purpose.VERIFY, email=to, now=now)
-    _send("verify_email", to=to, token=token, base_url=base_url)
+    _send(Purpose.VERIFY, to=to, token=token, base_url=base_url)
 
 
 # The digest of a reserved revert token until its notice arms it: no SHA-256 hex digest starts
@@ -140,7 +140,7 @@ def send_email_change_notice(*, token_id: int, base_url: str, now: datetime | No
         if not armed:
             return
         old_email = MailToken.objects.values_list("email", flat=True).get(pk=token_id)
-        _send("email_changed", to=old_email, token=token, base_url=base_url)
+        _send(Purpose.REVERT, to=old_email, token=token, base_url=base_url)
 
 
 def void_ways_away(*, user: User, email: str, now: datetime, since: int | None = None) -> int:
@@ -165,11 +165,22 @@ def void_ways_away(*, user: User, email: str, now: datetime, since: int | None =
     return reverts.exclude(email=email).filter(pk__gt=min(firsts)).void(now)
 
 
-def _send(kind: str, *, to: str, token: str, base_url: str) -> None:
-    purpose = {"password_reset": Purpose.RESET, "verify_email": Purpose.VERIFY}.get(
-        kind, Purpose.REVERT
+# The message (app/accounts/mail.py) that carries a token of each purpose.
+_MESSAGES = {
+    Purpose.RESET: "password_reset",
+    Purpose.VERIFY: "verify_email",
+    Purpose.REVERT: "email_changed",
+}
+
+
+def _send(purpose: str, *, to: str, token: str, base_url: str) -> None:
+    mail.send(
+        kind=_MESSAGES[purpose],
+        to=to,
+        token=token,
+        base_url=base_url,
+        lifetime=spoken(lifetime(purpose)),
     )
-    mail.send(kind=kind, to=to, token=token, base_url=base_url, lifetime=spoken(lifetime(purpose)))
 
 
 def spoken(duration: timedelta) -> str:
