@@ -6,7 +6,7 @@ import json
 import re
 from datetime import timedelta
 from unittest import mock
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 from constance.test import override_config
@@ -24,6 +24,7 @@ from rest_framework.test import APITestCase, APITransactionTestCase
 from app.accounts import keys, recovery, tokens, views
 from app.accounts.errors import PasswordUnchanged, ReauthenticationRequired, SessionEnded
 from app.accounts.models import MailToken, RefreshToken, Session, User
+from devtools.mailbox import link_in, token_in
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 
 BEARER = 'Bearer realm="api"'
@@ -922,10 +923,13 @@ class HotPathQueryTests(APITransactionTestCase):
 
 def mailed_token(message, page: str) -> str:
     """The token of the link to ``page`` in a message of the outbox (its plain text)."""
-    found = re.search(rf"{re.escape(page)}\?token=([A-Za-z0-9_-]{{43}})", message.body)
-    if found is None:
+    link = link_in(message.body)
+    if not urlsplit(link).path.endswith(page):
         raise AssertionError(f"no link to {page} in: {message.body}")
-    return found.group(1)
+    token = token_in(message.body)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{43}", token):
+        raise AssertionError(f"not one of our tokens: {token!r}")
+    return token
 
 
 def messages_to(address: str) -> list:
