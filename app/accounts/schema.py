@@ -55,10 +55,24 @@ def field_error(raised: type[FieldError]) -> OpenApiResponse:
 
 def validation_error(field: str, code: str, message: str) -> OpenApiResponse:
     """A documented 400 with one field error (the serializers' own) as its example."""
-    return _example(
-        "Invalid input; see `fields`.",
+    return OpenApiResponse(
+        ErrorSerializer,
+        description="Invalid input; see `fields`.",
+        examples=[field_example(field, code, message)],
+    )
+
+
+def error_example(code: str, detail: str, *, name: str | None = None, **extra) -> OpenApiExample:
+    """An error body in the API's one shape, as an example named ``name`` (its code else)."""
+    return OpenApiExample(name or code, value={"code": code, "detail": detail, **extra})
+
+
+def field_example(field: str, code: str, message: str, *, name: str = "invalid") -> OpenApiExample:
+    """A validation error's body with one field error, as an example."""
+    return error_example(
         "invalid",
         "The request is invalid; see fields.",
+        name=name,
         fields={field: [{"code": code, "message": message}]},
     )
 
@@ -67,7 +81,7 @@ def _example(description: str, code: str, detail: str, **extra) -> OpenApiRespon
     return OpenApiResponse(
         ErrorSerializer,
         description=description,
-        examples=[OpenApiExample(code, value={"code": code, "detail": detail, **extra})],
+        examples=[error_example(code, detail, **extra)],
     )
 
 
@@ -386,27 +400,12 @@ PASSWORD_RESET_CONFIRM = extend_schema(
             ErrorSerializer,
             description="A token unknown, used, expired or superseded; or a rejected password.",
             examples=[
-                OpenApiExample(
-                    InvalidResetToken.code,
-                    value={
-                        "code": InvalidResetToken.code,
-                        "detail": InvalidResetToken.default_message,
-                    },
-                ),
-                OpenApiExample(
+                error_example(InvalidResetToken.code, InvalidResetToken.default_message),
+                field_example(
+                    PasswordRejected.field,
                     PasswordRejected.code,
-                    value={
-                        "code": "invalid",
-                        "detail": "The request is invalid; see fields.",
-                        "fields": {
-                            PasswordRejected.field: [
-                                {
-                                    "code": PasswordRejected.code,
-                                    "message": "This password is too common.",
-                                }
-                            ]
-                        },
-                    },
+                    "This password is too common.",
+                    name=PasswordRejected.code,
                 ),
             ],
         ),
