@@ -300,3 +300,79 @@ class MailToken(models.Model):
 
     def __str__(self):
         return f"{self.get_purpose_display()} token {self.pk} of user {self.user_id}"
+
+
+class SecurityEventQuerySet(models.QuerySet):
+    """The rules about many security events: whose they are, and how long they are kept."""
+
+    def of_user(self, user_id: int) -> SecurityEventQuerySet:
+        """The events of one user's account, newest first."""
+        return self.filter(user_id=user_id).order_by("-id")
+
+    def older_than(self, when: datetime) -> SecurityEventQuerySet:
+        """Events recorded before ``when``: past their retention."""
+        return self.filter(at__lt=when)
+
+
+class SecurityEvent(models.Model):
+    """Something that happened to an account, kept for its owner and the operator: append-only,
+    written in the transaction of the change it records.
+
+    Names follow OWASP's Logging Vocabulary
+    (https://cheatsheetseries.owasp.org/cheatsheets/Logging_Vocabulary_Cheat_Sheet.html), plus
+    the product's own; ``reason`` says how (for ``session_expired``, who or what ended the
+    session). ``address`` and ``user_agent`` are the client's that caused the event. Never a
+    password, a token or a digest of one; ``email`` is the account's address at the time, or the
+    address typed at a failed login of no account.
+    """
+
+    class Name(models.TextChoices):
+        LOGIN_SUCCESS = "authn_login_success", "login succeeded"
+        LOGIN_FAIL = "authn_login_fail", "login failed"
+        LOGIN_FAIL_MAX = "authn_login_fail_max", "login failures reached the limit"
+        LOGIN_LOCK = "authn_login_lock", "account locked against logins"
+        PASSWORD_CHANGE = "authn_password_change", "password changed"
+        TOKEN_REUSE = "authn_token_reuse", "refresh token reused"
+        SESSION_CREATED = "session_created", "session started"
+        SESSION_EXPIRED = "session_expired", "session ended"
+        RATE_LIMIT_EXCEEDED = "excess_rate_limit_exceeded", "rate limit exceeded"
+        USER_CREATED = "user_created", "account created"
+        PASSWORD_RESET_REQUESTED = "password_reset_requested", "password reset requested"
+        PASSWORD_RESET_COMPLETED = "password_reset_completed", "password reset completed"
+        EMAIL_CHANGED = "email_changed", "e-mail changed"
+        EMAIL_CHANGE_REVERTED = "email_change_reverted", "e-mail change reverted"
+        EMAIL_VERIFIED = "email_verified", "e-mail verified"
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField("event", max_length=32, choices=Name.choices)
+    reason = models.CharField(max_length=32, blank=True, default="")
+    at = models.DateTimeField("time")
+    user = models.ForeignKey(
+        User,
+        # An account deleted by staff leaves its trail: who did what from where.
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="security_events",
+    )
+    email = models.CharField("e-mail", max_length=254, blank=True, default="")
+    # Not a foreign key: events outlive the sessions the daily purge deletes.
+    session_id = models.UUIDField("session", null=True, blank=True)
+    address = models.GenericIPAddressField("client address", null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True, default="")
+
+    objects = SecurityEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # A user's events page by page, newest first.
+            models.Index(fields=["user", "-id"], name="event_user_newest"),
+            # The purge, and the admin's time filter.
+            models.Index(fields=["at"], name="event_at"),
+            models.Index(fields=["name", "at"], name="event_name_at"),
+            models.Index(fields=["address", "at"], name="event_address_at"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"
