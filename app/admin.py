@@ -10,7 +10,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 
 from app.accounts import services
-from app.accounts.views import client_address
+from app.accounts.views import client_address, user_agent
 from app.errors import Throttled
 
 
@@ -26,6 +26,7 @@ class ThrottledLoginForm(AdminAuthenticationForm):
                     email=email,
                     password=password,
                     address=client_address(self.request),
+                    user_agent=user_agent(self.request),
                     now=timezone.now(),
                 )
             except Throttled as error:

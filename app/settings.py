@@ -450,6 +450,7 @@ LIVE_SETTING_BOUNDS = {
     "password_reset": (timedelta(minutes=5), timedelta(days=1)),
     "email_verification": (timedelta(minutes=5), timedelta(days=30)),
     "email_revert": (timedelta(hours=1), timedelta(days=30)),
+    "event_retention": (timedelta(days=1), timedelta(days=3650)),
 }
 
 
@@ -475,6 +476,13 @@ CONSTANCE_ADDITIONAL_FIELDS = {
     "reset_duration": _duration_field(LIVE_SETTING_BOUNDS["password_reset"]),
     "verification_duration": _duration_field(LIVE_SETTING_BOUNDS["email_verification"]),
     "revert_duration": _duration_field(LIVE_SETTING_BOUNDS["email_revert"]),
+    "retention_days": [
+        "django.forms.IntegerField",
+        {
+            "min_value": LIVE_SETTING_BOUNDS["event_retention"][0].days,
+            "max_value": LIVE_SETTING_BOUNDS["event_retention"][1].days,
+        },
+    ],
 }
 CONSTANCE_CONFIG = {
     "ACCESS_TOKEN_LIFETIME": (
@@ -523,6 +531,12 @@ CONSTANCE_CONFIG = {
         "How long the old address's 'this wasn't me' link undoes an e-mail change, as "
         "'DD HH:MM:SS' (an hour to 30 days). Applies to changes from now on.",
         "revert_duration",
+    ),
+    "SECURITY_EVENT_RETENTION_DAYS": (
+        90,
+        "Days a security event is kept (logins, session ends, reuse, locks) before the daily "
+        "purge deletes it, 1 to 3650.",
+        "retention_days",
     ),
 }
 

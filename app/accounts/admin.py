@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from app.accounts import services
 from app.accounts.models import RefreshToken, Session, User
-from app.accounts.views import links_base
+from app.accounts.views import client, links_base
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -72,7 +72,8 @@ class UserAdmin(BaseUserAdmin):
     @admin.action(description="End every session of the selected users", permissions=["change"])
     def end_all_sessions(self, request, queryset):
         ended = sum(
-            services.end_user_sessions(user_id=pk) for pk in queryset.values_list("pk", flat=True)
+            services.end_user_sessions(user_id=pk, **client(request))
+            for pk in queryset.values_list("pk", flat=True)
         )
         self.message_user(request, f"Ended {ended} sessions.", messages.SUCCESS)
 
@@ -92,7 +93,9 @@ class UserAdmin(BaseUserAdmin):
     def send_password_resets(self, request, queryset):
         """Mail each selected active user a reset link (as if they had asked for one)."""
         sent = services.send_password_resets(
-            user_ids=list(queryset.values_list("pk", flat=True)), base_url=links_base(request)
+            user_ids=list(queryset.values_list("pk", flat=True)),
+            base_url=links_base(request),
+            **client(request),
         )
         self.message_user(request, f"Sent {sent} password reset links.", messages.SUCCESS)
 
@@ -188,5 +191,7 @@ class SessionAdmin(admin.ModelAdmin):
 
     @admin.action(description="End the selected sessions", permissions=["end"])
     def end_sessions(self, request, queryset):
-        ended = services.end_sessions(session_ids=queryset.values_list("pk", flat=True))
+        ended = services.end_sessions(
+            session_ids=queryset.values_list("pk", flat=True), **client(request)
+        )
         self.message_user(request, f"Ended {ended} sessions.", messages.SUCCESS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from constance import config
 from constance import settings as constance_settings
 from constance.codecs import loads
 from constance.models import Constance
@@ -82,3 +83,8 @@ def lifetimes_of(row) -> Lifetimes:
         raw = getattr(row, f"_lifetime_{key}")
         values[key] = loads(raw) if raw is not None else constance_settings.CONFIG[key][0]
     return Lifetimes.from_values(values)
+
+
+def event_retention() -> timedelta:
+    """How long security events are kept (constance, read now), within its bounds."""
+    return bounded(timedelta(days=config.SECURITY_EVENT_RETENTION_DAYS), "event_retention")

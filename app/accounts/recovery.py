@@ -15,7 +15,7 @@ from constance import config
 from django.db import transaction
 from django.utils import timezone
 
-from app.accounts import mail, tokens
+from app.accounts import events, mail, tokens
 from app.accounts.lifetimes import bounded
 from app.accounts.models import MailToken, User
 
@@ -74,9 +74,18 @@ def claim(*, row: MailToken, user: User, now: datetime) -> bool:
     return usable.update(used_at=now) == 1
 
 
-def send_password_reset(*, email: str, base_url: str, now: datetime | None = None) -> None:
-    """Deferred: mail a reset link to the active user whose e-mail is ``email``; nobody's,
-    nothing is sent."""
+def send_password_reset(
+    *,
+    email: str,
+    base_url: str,
+    address: str | None = None,
+    user_agent: str = "",
+    reason: str = "",
+    now: datetime | None = None,
+) -> None:
+    """Deferred: mail a reset link to the active user whose e-mail is ``email``, recording
+    ``password_reset_requested`` with the requester's ``address`` and ``user_agent`` (``reason``:
+    empty when the user asked, else who did); nobody's, nothing is sent or recorded."""
     now = now or timezone.now()
     with transaction.atomic():
         # Lock order: the user's row first, as every write to the user's tokens takes it.
@@ -84,6 +93,19 @@ def send_password_reset(*, email: str, base_url: str, now: datetime | None = Non
         if user is None:
             return
         token = issue(user=user, purpose=Purpose.RESET, email=user.email, now=now)
+        events.record(
+            [
+                events.event(
+                    events.Name.PASSWORD_RESET_REQUESTED,
+                    now=now,
+                    reason=reason,
+                    user_id=user.pk,
+                    email=user.email,
+                    address=address,
+                    user_agent=user_agent,
+                )
+            ]
+        )
     _send(Purpose.RESET, to=user.email, token=token, base_url=base_url)
 
 

@@ -7,7 +7,6 @@ Keyword-only arguments, one transaction per operation, domain errors out. Time c
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,12 +16,13 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
 from app import tasks
-from app.accounts import recovery, selectors, sql, throttling, tokens
+from app.accounts import events, recovery, selectors, sql, throttling, tokens
 from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.errors import (
     EmailAlreadyVerified,
@@ -43,11 +43,16 @@ from app.accounts.errors import (
     UserGone,
     WrongPassword,
 )
-from app.accounts.lifetimes import Lifetimes, lifetimes, lifetimes_of, with_lifetimes
-from app.accounts.models import MailToken, RefreshToken, Session, User
+from app.accounts.events import Name, Reason
+from app.accounts.lifetimes import (
+    Lifetimes,
+    event_retention,
+    lifetimes,
+    lifetimes_of,
+    with_lifetimes,
+)
+from app.accounts.models import MailToken, RefreshToken, SecurityEvent, Session, User
 from app.errors import DomainError
-
-USER_AGENT_MAX_LENGTH = Session._meta.get_field("user_agent").max_length
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ def register(
     email: str,
     password: str,
     address: str | None = None,
+    user_agent: str = "",
     base_url: str = "",
     now: datetime | None = None,
 ) -> User:
@@ -68,11 +74,23 @@ def register(
     (its pages under ``base_url``); ``EmailTaken`` if the e-mail is in use or held for a
     revert."""
     now = now or timezone.now()
-    throttling.count_registration(address=address, now=now)
+    throttling.count_registration(address=address, user_agent=user_agent, now=now)
     try:
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password)
             _refuse_if_held(email=user.email, user_id=user.pk, now=now)
+            events.record(
+                [
+                    events.event(
+                        Name.USER_CREATED,
+                        now=now,
+                        user_id=user.pk,
+                        email=user.email,
+                        address=address,
+                        user_agent=user_agent,
+                    )
+                ]
+            )
     except IntegrityError:
         # The unique index on the canonical e-mail decides, even between simultaneous requests.
         raise EmailTaken() from None
@@ -91,24 +109,42 @@ def login(
     """Check the credentials (throttled, see ``throttling``) and start a new session; past the
     user's session limit the least recently used live sessions end."""
     now = now or timezone.now()
-    user, attempt = _check_credentials(email=email, password=password, address=address, now=now)
+    user, attempt = _check_credentials(
+        email=email, password=password, address=address, user_agent=user_agent, now=now
+    )
     if user is None:
         raise InvalidCredentials()
     if settings.REQUIRE_VERIFIED_EMAIL and user.email_verified_at is None:
         # The password was checked, as on a wrong password's path, and was right.
-        attempt.succeeded()
+        attempt.succeeded(
+            record=_login_failed(
+                attempt=attempt,
+                reason=Reason.EMAIL_NOT_VERIFIED,
+                user=user,
+                email=user.email,
+                address=address,
+                user_agent=user_agent,
+                now=now,
+            )
+        )
         raise EmailNotVerified()
     limits = lifetimes_of(user)
     session = _new_session(
         user=user, limits=limits, address=address, user_agent=user_agent, now=now
     )
     refresh_token, token = _new_refresh_token(session=session, limits=limits, now=now)
+    client = {"address": address, "user_agent": user_agent}
     started = sql.start_session(
         session=session,
         token=token,
         password=user.password,
         give_back=attempt.failure_keys,
         keep_sessions=settings.SESSIONS_PER_USER,
+        started=[
+            events.event(name, now=now, user_id=user.pk, session_id=session.pk, **client)
+            for name in (Name.LOGIN_SUCCESS, Name.SESSION_CREATED)
+        ],
+        evicted=_session_ended(Reason.SESSION_CAP, now=now, **client),
     )
     if not started:
         # The password changed or the user was deactivated since the check above.
@@ -122,37 +158,105 @@ def authenticate_throttled(
     password: str,
     address: str | None,
     now: datetime,
+    user_agent: str = "",
 ) -> User | None:
-    """Count the attempt, then check the password: the user, or ``None`` for a wrong one.
+    """Count the attempt, then check the password: the user, or ``None`` for a wrong one
+    (recorded as a failed login).
 
     ``LoginThrottled`` or ``TooManyLogins`` before any hashing when a limit is used up. Used by
     the admin's login form and by the password and e-mail changes, which share the counters.
     """
-    user, attempt = _check_credentials(email=email, password=password, address=address, now=now)
+    user, attempt = _check_credentials(
+        email=email, password=password, address=address, user_agent=user_agent, now=now
+    )
     if user is not None:
         attempt.succeeded()
     return user
 
 
 def _check_credentials(
-    *, email: str, password: str, address: str | None, now: datetime
+    *, email: str, password: str, address: str | None, user_agent: str, now: datetime
 ) -> tuple[User | None, throttling.Attempt]:
     try:
-        email = canonical_email(email)
+        email = typed = canonical_email(email)
     except InvalidEmail:
-        email = email.casefold()
-    attempt = throttling.count_login(email=email, address=address, now=now)
+        # Not an e-mail, so not kept in an event: it may be a password typed in its place.
+        email, typed = email.casefold(), ""
+    attempt = throttling.count_login(email=email, address=address, user_agent=user_agent, now=now)
     # As Django's ModelBackend, but the row also carries the live lifetimes (no query of their
     # own), and an unknown e-mail costs one hash too, so that both fail alike in time.
     user = with_lifetimes(User.objects.filter(email=email)).first()
+    failed = {"attempt": attempt, "address": address, "user_agent": user_agent, "now": now}
     if user is None:
         User().set_password(password)
-        attempt.failed()
+        attempt.failed(
+            record=_login_failed(reason=Reason.UNKNOWN_ACCOUNT, user=None, email=typed, **failed)
+        )
         return None, attempt
     if not (user.check_password(password) and user.is_active):
-        attempt.failed()
+        reason = Reason.INACTIVE if not user.is_active else Reason.WRONG_PASSWORD
+        attempt.failed(record=_login_failed(reason=reason, user=user, email=user.email, **failed))
         return None, attempt
     return user, attempt
+
+
+def _login_failed(
+    *,
+    attempt: throttling.Attempt,
+    reason: str,
+    user: User | None,
+    email: str,
+    address: str | None,
+    user_agent: str,
+    now: datetime,
+) -> tuple[SecurityEvent, ...]:
+    """The events of a failed password check: ``authn_login_fail``, and when it used up the
+    limit of this e-mail from this address ``authn_login_fail_max``, or the e-mail's ceiling
+    from every address ``authn_login_lock``."""
+    names = [(Name.LOGIN_FAIL, reason)]
+    if reason in (Reason.WRONG_PASSWORD, Reason.UNKNOWN_ACCOUNT, Reason.INACTIVE):
+        if "login-pair" in attempt.uses_up:
+            names.append((Name.LOGIN_FAIL_MAX, "login-pair"))
+        if "login-email" in attempt.uses_up:
+            names.append((Name.LOGIN_LOCK, Reason.MAX_RETRIES))
+    return tuple(
+        events.event(
+            name,
+            now=now,
+            reason=why,
+            user_id=user.pk if user else None,
+            email=email,
+            address=address,
+            user_agent=user_agent,
+        )
+        for name, why in names
+    )
+
+
+def _session_ended(
+    reason: str, *, now: datetime, address: str | None = None, user_agent: str = ""
+) -> SecurityEvent:
+    """The ``session_expired`` event of sessions ended for ``reason``: a template that
+    ``sql.end_sessions`` completes with each session and its user."""
+    return events.event(
+        Name.SESSION_EXPIRED, now=now, reason=reason, address=address, user_agent=user_agent
+    )
+
+
+def _end(
+    sessions: QuerySet[Session],
+    reason: str,
+    *,
+    now: datetime,
+    address: str | None = None,
+    user_agent: str = "",
+) -> int:
+    """End ``sessions`` for ``reason``, one event each; return how many were live."""
+    return sql.end_sessions(
+        sessions,
+        now=now,
+        ended=_session_ended(reason, now=now, address=address, user_agent=user_agent),
+    )
 
 
 def rotate(
@@ -191,8 +295,8 @@ def rotate(
             if token.expires_at <= now:
                 raise RefreshTokenExpired()
             session.last_used_at = now
-            session.ip_address = _ip_or_none(address) or session.ip_address
-            session.user_agent = _printable(user_agent) or session.user_agent
+            session.ip_address = events.ip_or_none(address) or session.ip_address
+            session.user_agent = events.printable(user_agent) or session.user_agent
             session.password_stamp = stamps[0]
             successor_token, successor = _new_refresh_token(session=session, limits=limits, now=now)
             seal = (
@@ -219,7 +323,25 @@ def rotate(
                 raise InvalidRefreshToken()
             if retried is not None:
                 return _pair(session=session, refresh_token=retried, limits=limits, now=now)
-        Session.objects.filter(pk=session.pk).end(now)
+        client = {"address": address, "user_agent": user_agent}
+        if usable:
+            reason = Reason.REUSE
+        elif session.user.is_active:
+            reason = Reason.PASSWORD_CHANGE
+        else:
+            reason = Reason.DEACTIVATED
+        if _end(Session.objects.filter(pk=session.pk), reason, now=now, **client) and usable:
+            events.record(
+                [
+                    events.event(
+                        Name.TOKEN_REUSE,
+                        now=now,
+                        user_id=session.user_id,
+                        session_id=session.pk,
+                        **client,
+                    )
+                ]
+            )
     if not usable:
         raise InvalidRefreshToken()
     raise RefreshTokenReused()
@@ -262,31 +384,54 @@ def _successor_for_retry(
     return successor if row.used_at is None and row.expires_at > now else None
 
 
-def log_out(*, refresh_token: str, now: datetime | None = None) -> None:
+def log_out(
+    *,
+    refresh_token: str,
+    address: str | None = None,
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> None:
     """End the session of ``refresh_token``, used or not; unknown tokens are ignored.
 
     RFC 7009 section 2.2: an invalid token is not an error for the client.
     """
     digest = tokens.refresh_token_digest(refresh_token)
+    now = now or timezone.now()
     with transaction.atomic():
-        Session.objects.filter(tokens__digest=digest).end(now or timezone.now())
+        sessions = Session.objects.filter(tokens__digest=digest)
+        _end(sessions, Reason.LOGOUT, now=now, address=address, user_agent=user_agent)
 
 
-def end_sessions(*, session_ids: Iterable[UUID], now: datetime | None = None) -> int:
+def end_sessions(
+    *,
+    session_ids: Iterable[UUID],
+    address: str | None = None,
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> int:
     """End the given sessions (the admin's action); return how many were still live."""
+    now = now or timezone.now()
     sessions = Session.objects.filter(pk__in=list(session_ids))
     with transaction.atomic():
         # Lock order: the users' rows (in one order), then their sessions'.
         list(User.objects.select_for_update().filter(sessions__in=sessions).order_by("pk"))
-        return sessions.end(now or timezone.now())
+        return _end(sessions, Reason.ADMIN, now=now, address=address, user_agent=user_agent)
 
 
-def end_user_sessions(*, user_id: int, now: datetime | None = None) -> int:
+def end_user_sessions(
+    *,
+    user_id: int,
+    address: str | None = None,
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> int:
     """End every session of a user (the admin); return how many were still live."""
+    now = now or timezone.now()
     with transaction.atomic():
         # Lock order: the user's row, then the sessions'.
         list(User.objects.select_for_update().filter(pk=user_id))
-        return Session.objects.filter(user_id=user_id).end(now or timezone.now())
+        sessions = Session.objects.filter(user_id=user_id)
+        return _end(sessions, Reason.ADMIN, now=now, address=address, user_agent=user_agent)
 
 
 @receiver(post_save, sender=User, dispatch_uid="accounts.end_sessions_of_inactive_users")
@@ -295,17 +440,28 @@ def _end_sessions_on_deactivation(sender, instance: User, created: bool, **kwarg
     # each session carries the stamp of the password it started under.)
     if not instance.is_active and not created:
         with transaction.atomic():
-            Session.objects.filter(user_id=instance.pk).end(timezone.now())
+            sessions = Session.objects.filter(user_id=instance.pk)
+            _end(sessions, Reason.DEACTIVATED, now=timezone.now())
 
 
-def log_out_everywhere(*, user_id: int, session_id: str | None, now: datetime | None = None) -> int:
+def log_out_everywhere(
+    *,
+    user_id: int,
+    session_id: str | None,
+    address: str | None = None,
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> int:
     """End every session of the caller, whose own session must be live; return how many."""
     now = now or timezone.now()
     with transaction.atomic():
         # Lock order: the user's row, then the sessions'.
         user = _locked_user(user_id)
         _locked_live_session(user=user, session_id=session_id, now=now)
-        return Session.objects.filter(user_id=user_id).end(now)
+        sessions = Session.objects.filter(user_id=user_id)
+        return _end(
+            sessions, Reason.LOGOUT_EVERYWHERE, now=now, address=address, user_agent=user_agent
+        )
 
 
 def end_own_session(
@@ -313,6 +469,8 @@ def end_own_session(
     user_id: int,
     caller_session_id: str | None,
     session_id: UUID,
+    address: str | None = None,
+    user_agent: str = "",
     now: datetime | None = None,
 ) -> None:
     """End one of the user's sessions; ``SessionNotFound`` for anyone else's or an unknown one.
@@ -323,7 +481,7 @@ def end_own_session(
         sessions = Session.objects.filter(pk=session_id, user_id=user_id)
         if not sessions.exists():
             raise SessionNotFound()
-        sessions.end(now)
+        _end(sessions, Reason.ENDED_BY_USER, now=now, address=address, user_agent=user_agent)
 
 
 def change_password(
@@ -333,6 +491,7 @@ def change_password(
     current_password: str,
     new_password: str,
     address: str | None = None,
+    user_agent: str = "",
     now: datetime | None = None,
 ) -> TokenPair:
     """Check the current password (throttled as a login), set the new one, end every other
@@ -344,9 +503,8 @@ def change_password(
     now = now or timezone.now()
     owner = _active_user(user_id)
     selectors.live_session(user_id=user_id, session_id=session_id, now=now)
-    user = authenticate_throttled(
-        email=owner.email, password=current_password, address=address, now=now
-    )
+    client = {"address": address, "user_agent": user_agent}
+    user = authenticate_throttled(email=owner.email, password=current_password, now=now, **client)
     if user is None:
         raise WrongPassword()
     if new_password == current_password:
@@ -361,7 +519,15 @@ def change_password(
         session = _locked_live_session(user=user, session_id=session_id, now=now)
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        Session.objects.filter(user_id=user_id).exclude(pk=session.pk).end(now)
+        others = Session.objects.filter(user_id=user_id).exclude(pk=session.pk)
+        _end(others, Reason.PASSWORD_CHANGE, now=now, **client)
+        events.record(
+            [
+                events.event(
+                    Name.PASSWORD_CHANGE, now=now, user_id=user_id, session_id=session.pk, **client
+                )
+            ]
+        )
         session.password_stamp = tokens.password_stamp(user.password)
         session.authenticated_at = now
         session.save(update_fields=["password_stamp", "authenticated_at"])
@@ -380,6 +546,7 @@ def update_profile(
     email: str | None = None,
     current_password: str | None = None,
     address: str | None = None,
+    user_agent: str = "",
     base_url: str = "",
     now: datetime | None = None,
 ) -> User:
@@ -402,7 +569,11 @@ def update_profile(
         selectors.live_session(user_id=user_id, session_id=session_id, now=now)
         if current_password is not None:
             checked = authenticate_throttled(
-                email=owner.email, password=current_password, address=address, now=now
+                email=owner.email,
+                password=current_password,
+                address=address,
+                user_agent=user_agent,
+                now=now,
             )
             if checked is None:
                 raise WrongPassword()
@@ -412,7 +583,9 @@ def update_profile(
             if authenticated_at is None or now - authenticated_at > window:
                 raise ReauthenticationRequired(max_age=int(window.total_seconds()))
         # Counted once the change is allowed: a refused one spends nothing of the budget.
-        throttling.count_email_change(user_id=user_id, address=address, now=now)
+        throttling.count_email_change(
+            user_id=user_id, address=address, user_agent=user_agent, now=now
+        )
     changes: dict[str, object] = {} if username is None else {"username": username}
     notice = None
     try:
@@ -437,6 +610,21 @@ def update_profile(
                 user.save(update_fields=list(changes))
             if email is not None:
                 _refuse_if_held(email=email, user_id=user_id, now=now)
+            if "email" in changes:
+                events.record(
+                    [
+                        events.event(
+                            Name.EMAIL_CHANGED,
+                            now=now,
+                            reason=Reason.IMMEDIATE,
+                            user_id=user_id,
+                            session_id=session_id,
+                            email=user.email,
+                            address=address,
+                            user_agent=user_agent,
+                        )
+                    ]
+                )
             if reauthenticated:
                 Session.objects.filter(pk=session_id).update(authenticated_at=now)
     except IntegrityError:
@@ -469,23 +657,48 @@ def _email_changes(*, user: User, email: str) -> dict[str, object]:
 
 
 def request_password_reset(
-    *, email: str, address: str | None = None, base_url: str = "", now: datetime | None = None
+    *,
+    email: str,
+    address: str | None = None,
+    user_agent: str = "",
+    base_url: str = "",
+    now: datetime | None = None,
 ) -> None:
     """Count the request (per e-mail and per address) and mail a reset link after the
-    response, if ``email`` is an active account's: the caller cannot tell which."""
+    response, if ``email`` is an active account's: the caller cannot tell which. The mailing
+    records ``password_reset_requested`` with the requester's address and user agent."""
     now = now or timezone.now()
-    throttling.count_mail(email=email, address=address, now=now)
-    tasks.defer(recovery.send_password_reset, email=email, base_url=base_url)
+    throttling.count_mail(email=email, address=address, user_agent=user_agent, now=now)
+    tasks.defer(
+        recovery.send_password_reset,
+        email=email,
+        base_url=base_url,
+        address=events.ip_or_none(address),
+        user_agent=events.printable(user_agent),
+    )
 
 
-def send_password_resets(*, user_ids: Iterable[int], base_url: str = "") -> int:
+def send_password_resets(
+    *,
+    user_ids: Iterable[int],
+    address: str | None = None,
+    user_agent: str = "",
+    base_url: str = "",
+) -> int:
     """Mail a reset link to each active user of ``user_ids`` (staff, unthrottled); return how
     many were sent."""
     emails = list(
         User.objects.filter(pk__in=list(user_ids), is_active=True).values_list("email", flat=True)
     )
     for email in emails:
-        tasks.defer(recovery.send_password_reset, email=email, base_url=base_url)
+        tasks.defer(
+            recovery.send_password_reset,
+            email=email,
+            base_url=base_url,
+            address=events.ip_or_none(address),
+            user_agent=events.printable(user_agent),
+            reason=Reason.ADMIN,
+        )
     return len(emails)
 
 
@@ -525,12 +738,17 @@ def confirm_password_reset(
         if user.email == row.email:
             # The link proved the address: no link from a later change takes the account away.
             recovery.void_ways_away(user=user, email=user.email, now=now)
-        Session.objects.filter(user_id=user.pk).end(now)
+        client = {"address": address, "user_agent": user_agent}
+        _end(Session.objects.filter(user_id=user.pk), Reason.PASSWORD_RESET, now=now, **client)
         throttling.lift_email(email=user.email)
         session = _new_session(
             user=user, limits=limits, address=address, user_agent=user_agent, now=now
         )
         session.save(force_insert=True)
+        events.record(
+            events.event(name, now=now, user_id=user.pk, session_id=session.pk, **client)
+            for name in (Name.PASSWORD_RESET_COMPLETED, Name.SESSION_CREATED)
+        )
         return _issue_pair(session=session, limits=limits, now=now)
 
 
@@ -539,6 +757,7 @@ def request_verification(
     user_id: int,
     session_id: str | None,
     address: str | None = None,
+    user_agent: str = "",
     base_url: str = "",
     now: datetime | None = None,
 ) -> None:
@@ -549,11 +768,24 @@ def request_verification(
     user = session.user
     if not user.pending_email and user.email_verified_at is not None:
         raise EmailAlreadyVerified()
-    throttling.count_mail(email=user.pending_email or user.email, address=address, now=now)
+    throttling.count_mail(
+        email=user.pending_email or user.email,
+        address=address,
+        user_agent=user_agent,
+        user_id=user_id,
+        now=now,
+    )
     tasks.defer(recovery.send_verification, user_id=user_id, base_url=base_url)
 
 
-def verify_email(*, token: str, base_url: str = "", now: datetime | None = None) -> User:
+def verify_email(
+    *,
+    token: str,
+    address: str | None = None,
+    user_agent: str = "",
+    base_url: str = "",
+    now: datetime | None = None,
+) -> User:
     """Follow a verification link once: the address it went to is verified, and a pending
     e-mail (``EMAIL_CHANGE_POLICY=confirm``) becomes the login, its old address told as for
     an immediate change. ``InvalidVerificationToken`` for a token unknown, used, expired,
@@ -571,13 +803,25 @@ def verify_email(*, token: str, base_url: str = "", now: datetime | None = None)
             if not recovery.claim(row=row, user=user, now=now):
                 raise InvalidVerificationToken()
             fields = ["email_verified_at"]
+            client = {"user_id": user.pk, "address": address, "user_agent": user_agent}
+            recorded = [events.event(Name.EMAIL_VERIFIED, now=now, email=row.email, **client)]
             if row.email == user.pending_email:
                 notice = recovery.reserve_revert(user=user, old_email=user.email, now=now)
                 user.email, user.pending_email = row.email, ""
                 fields += ["email", "pending_email"]
+                recorded.append(
+                    events.event(
+                        Name.EMAIL_CHANGED,
+                        now=now,
+                        reason=Reason.CONFIRMED,
+                        email=row.email,
+                        **client,
+                    )
+                )
             user.email_verified_at = now
             user.save(update_fields=fields)
             _refuse_if_held(email=user.email, user_id=user.pk, now=now)
+            events.record(recorded)
     except IntegrityError:
         # Another account took the pending address meanwhile: the unique index decides.
         raise EmailTaken() from None
@@ -586,7 +830,14 @@ def verify_email(*, token: str, base_url: str = "", now: datetime | None = None)
     return user
 
 
-def revert_email_change(*, token: str, base_url: str = "", now: datetime | None = None) -> None:
+def revert_email_change(
+    *,
+    token: str,
+    address: str | None = None,
+    user_agent: str = "",
+    base_url: str = "",
+    now: datetime | None = None,
+) -> None:
     """Undo an e-mail change with the link its old address got ("this wasn't me"), once: the
     old address is the login again and verified, every session ends, the password can no
     longer log in (whoever changed the e-mail may know it), and the old address is mailed a
@@ -604,14 +855,33 @@ def revert_email_change(*, token: str, base_url: str = "", now: datetime | None 
             user.email, user.pending_email, user.email_verified_at = row.email, "", now
             user.set_unusable_password()
             user.save(update_fields=["email", "pending_email", "email_verified_at", "password"])
-            Session.objects.filter(user_id=user.pk).end(now)
+            client = {"address": address, "user_agent": user_agent}
+            _end(Session.objects.filter(user_id=user.pk), Reason.EMAIL_REVERT, now=now, **client)
+            events.record(
+                [
+                    events.event(
+                        Name.EMAIL_CHANGE_REVERTED,
+                        now=now,
+                        user_id=user.pk,
+                        email=row.email,
+                        **client,
+                    )
+                ]
+            )
             MailToken.objects.filter(user_id=user.pk).exclude(
                 purpose=MailToken.Purpose.REVERT
             ).void(now)
             recovery.void_ways_away(user=user, email=row.email, now=now, since=row.pk)
     except IntegrityError:
         raise EmailTaken() from None
-    tasks.defer(recovery.send_password_reset, email=row.email, base_url=base_url)
+    tasks.defer(
+        recovery.send_password_reset,
+        email=row.email,
+        base_url=base_url,
+        address=events.ip_or_none(address),
+        user_agent=events.printable(user_agent),
+        reason=Reason.EMAIL_REVERT,
+    )
 
 
 def _locked_user(
@@ -666,12 +936,19 @@ def lift_login_locks(*, emails: Iterable[str]) -> int:
 
 def purge(*, now: datetime | None = None) -> dict[str, int]:
     """Delete what can no longer be shown or counted: expired refresh tokens, sessions left
-    with no token, expired mail tokens, ended throttle windows, seals past the reuse interval.
-    Used tokens stay until they expire (reuse detection).
+    with no token (recording ``session_expired`` for those that ended by time), expired mail
+    tokens, ended throttle windows, seals past the reuse interval, security events past their
+    retention (``SECURITY_EVENT_RETENTION_DAYS``). Used tokens stay until they expire (reuse
+    detection).
     """
     now = now or timezone.now()
     # Each in a transaction of its own: deleting tokens and then sessions in one would take
     # their locks in the order opposite to a refresh's (session, then token).
+    with transaction.atomic():
+        # Sessions that nothing ended and that can no longer be refreshed are over by time:
+        # their one event is recorded before they go.
+        over = Session.objects.filter(revoked_at=None).exclude(tokens__expires_at__gt=now)
+        expired = _end(over, Reason.EXPIRED, now=now)
     with transaction.atomic():
         tokens_deleted, _ = RefreshToken.objects.filter(expires_at__lte=now).delete()
     with transaction.atomic():
@@ -686,12 +963,16 @@ def purge(*, now: datetime | None = None) -> dict[str, int]:
             .filter(used_at__lte=now - lifetimes().reuse_interval)
             .update(successor_seal="")
         )
+    with transaction.atomic():
+        events_deleted, _ = SecurityEvent.objects.older_than(now - event_retention()).delete()
     return {
         "refresh_tokens": tokens_deleted,
         "sessions": sessions_deleted,
         "mail_tokens": mail_tokens_deleted,
         "attempt_counters": counters_deleted,
         "successor_seals": seals_erased,
+        "sessions_expired": expired,
+        "security_events": events_deleted,
     }
 
 
@@ -705,8 +986,8 @@ def _new_session(
         last_used_at=now,
         authenticated_at=now,
         expires_at=now + limits.session,
-        user_agent=_printable(user_agent),
-        ip_address=_ip_or_none(address),
+        user_agent=events.printable(user_agent),
+        ip_address=events.ip_or_none(address),
         password_stamp=tokens.password_stamp(user.password),
     )
 
@@ -741,20 +1022,3 @@ def _pair(*, session: Session, refresh_token: str, limits: Lifetimes, now: datet
         session_id=str(session.pk),
     )
     return TokenPair(access_token=access_token, refresh_token=refresh_token)
-
-
-def _printable(user_agent: str) -> str:
-    # Headers may carry control characters (PostgreSQL refuses NUL in text); keep it bounded.
-    return "".join(char for char in user_agent if char.isprintable())[:USER_AGENT_MAX_LENGTH]
-
-
-def _ip_or_none(address: str | None) -> str | None:
-    try:
-        ip = ipaddress.ip_address(address) if address else None
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
-        # A zone (fe80::1%eth0) names an interface of the server, not the client; PostgreSQL's
-        # inet refuses it.
-        ip = ipaddress.IPv6Address(ip.packed)
-    return str(ip) if ip else None

@@ -10,12 +10,18 @@ https://www.postgresql.org/docs/15/queries-with.html#QUERIES-WITH-MODIFYING
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from uuid import UUID
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 
-from app.accounts.models import AttemptCounter, RefreshToken, Session, User
+from app.accounts import events
+from app.accounts.models import AttemptCounter, RefreshToken, SecurityEvent, Session, User
+
+# The columns of an event row, in the order _event_values gives them.
+_EVENT_COLUMNS = "name, reason, at, user_id, email, session_id, address, user_agent"
 
 
 def _tables() -> dict[str, str]:
@@ -27,6 +33,7 @@ def _tables() -> dict[str, str]:
             ("session", Session),
             ("token", RefreshToken),
             ("counter", AttemptCounter),
+            ("event", SecurityEvent),
         )
     }
 
@@ -38,11 +45,14 @@ def start_session(
     password: str,
     give_back: Sequence[str],
     keep_sessions: int,
+    started: Sequence[SecurityEvent],
+    evicted: SecurityEvent,
 ) -> bool:
     """Start ``session`` with its first refresh token, set the user's ``last_login``, give the
     login's counted attempt back and end the user's least recently used live sessions past
     ``keep_sessions`` (the new one included), only if the user is still active with the
-    ``password`` hash that was checked. Returns whether the session was started."""
+    ``password`` hash that was checked; record the ``started`` events, and ``evicted`` for each
+    session ended (its session and user filled in). Returns whether the session was started."""
     if connection.vendor != "postgresql":
         return _start_session_orm(
             session=session,
@@ -50,9 +60,14 @@ def start_session(
             password=password,
             give_back=give_back,
             keep_sessions=keep_sessions,
+            started=started,
+            evicted=evicted,
         )
     tables = _tables()
     now = session.created_at
+    started_sql, started_params = _event_selects(started, source="new_session")
+    evicted_sql = _EVENT_SELECT.format(user="evicted.user_id", session="evicted.id")
+    logged_sql = " UNION ALL ".join(filter(None, [started_sql, f"{evicted_sql} FROM evicted"]))
     with connection.cursor() as cursor:
         # The user's row is the guard: an UPDATE waits for a password change or deactivation
         # in progress and then sees it, so no session starts on a password that just changed.
@@ -67,13 +82,16 @@ def start_session(
             f"evicted AS (UPDATE {tables['session']} SET revoked_at = %s WHERE id IN ("
             f"SELECT id FROM {tables['session']} WHERE user_id = %s AND revoked_at IS NULL "
             "AND expires_at > %s ORDER BY last_used_at DESC, created_at DESC OFFSET %s) "
-            "AND EXISTS (SELECT 1 FROM last_login)), "
+            "AND EXISTS (SELECT 1 FROM last_login) RETURNING id, user_id), "
             f"new_session AS (INSERT INTO {tables['session']} (id, user_id, created_at, "
             "expires_at, last_used_at, revoked_at, user_agent, ip_address, authenticated_at, "
             "password_stamp) "
-            "SELECT %s, id, %s, %s, %s, NULL, %s, %s, %s, %s FROM last_login RETURNING id) "
-            f"INSERT INTO {tables['token']} (digest, session_id, created_at, expires_at, "
-            "used_at, successor_seal) SELECT %s, id, %s, %s, NULL, '' FROM new_session",
+            "SELECT %s, id, %s, %s, %s, NULL, %s, %s, %s, %s FROM last_login RETURNING id), "
+            f"new_token AS (INSERT INTO {tables['token']} (digest, session_id, created_at, "
+            "expires_at, used_at, successor_seal) SELECT %s, id, %s, %s, NULL, '' "
+            "FROM new_session RETURNING 1), "
+            f"logged AS (INSERT INTO {tables['event']} ({_EVENT_COLUMNS}) {logged_sql}) "
+            "SELECT (SELECT count(*) FROM new_token), ARRAY(SELECT id FROM evicted)",
             [
                 now,
                 session.user_id,
@@ -95,9 +113,15 @@ def start_session(
                 token.digest,
                 token.created_at,
                 token.expires_at,
+                *started_params,
+                *_event_params(evicted, with_owner=False),
             ],
         )
-        return cursor.rowcount == 1
+        count, evicted_ids = cursor.fetchone()
+    if count != 1:
+        return False
+    events.announce([*started, *_for_each(evicted, [(pk, session.user_id) for pk in evicted_ids])])
+    return True
 
 
 def _start_session_orm(
@@ -107,6 +131,8 @@ def _start_session_orm(
     password: str,
     give_back: Sequence[str],
     keep_sessions: int,
+    started: Sequence[SecurityEvent],
+    evicted: SecurityEvent,
 ) -> bool:
     now = session.created_at
     with transaction.atomic():
@@ -115,10 +141,95 @@ def _start_session_orm(
             return False
         if give_back:
             add_to_counters([(key, None) for key in give_back], amount=-1)
-        Session.objects.filter(user_id=session.user_id).live(now).beyond(keep_sessions - 1).end(now)
+        beyond = Session.objects.filter(user_id=session.user_id).live(now).beyond(keep_sessions - 1)
+        ended = _end_returning(beyond, now=now)
         session.save(force_insert=True)
         token.save(force_insert=True)
+        events.record([*started, *_for_each(evicted, ended)])
     return True
+
+
+def end_sessions(sessions: QuerySet[Session], *, now: datetime, ended: SecurityEvent) -> int:
+    """End ``sessions`` at ``now`` and record ``ended`` once for each that was still live (its
+    session and user filled in); return how many. Exactly one event per ended session, however
+    many requests end it at once: the UPDATE decides which request ended each row."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            return len(events.record(_for_each(ended, _end_returning(sessions, now=now))))
+    inner, inner_params = sessions.values("pk").query.sql_with_params()
+    tables = _tables()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH ended AS (UPDATE {tables['session']} SET revoked_at = %s "  # noqa: S608
+            f"WHERE revoked_at IS NULL AND id IN ({inner}) RETURNING id, user_id) "
+            f"INSERT INTO {tables['event']} ({_EVENT_COLUMNS}) "
+            f"{_EVENT_SELECT.format(user='ended.user_id', session='ended.id')} FROM ended "
+            "RETURNING session_id, user_id",
+            [now, *inner_params, *_event_params(ended, with_owner=False)],
+        )
+        rows = _for_each(ended, cursor.fetchall())
+    events.announce(rows)
+    return len(rows)
+
+
+def _end_returning(sessions: QuerySet[Session], *, now: datetime) -> list[tuple[UUID, int]]:
+    """End ``sessions`` at ``now``; the (session, user) of each that this statement ended."""
+    inner, inner_params = sessions.values("pk").query.sql_with_params()
+    table = connection.ops.quote_name(Session._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET revoked_at = %s WHERE revoked_at IS NULL "  # noqa: S608
+            f"AND id IN ({inner}) RETURNING id, user_id",
+            [connection.ops.adapt_datetimefield_value(now), *inner_params],
+        )
+        return [(UUID(str(pk)), user_id) for pk, user_id in cursor.fetchall()]
+
+
+# One event as a SELECT of literals, its user and session from the row it is about.
+_EVENT_SELECT = "SELECT %s, %s, %s::timestamptz, {user}, %s, {session}, %s::inet, %s"
+
+
+def _event_params(row: SecurityEvent, *, with_owner: bool = True) -> list:
+    if not with_owner:
+        return [row.name, row.reason, row.at, row.email, row.address, row.user_agent]
+    return [
+        row.name,
+        row.reason,
+        row.at,
+        row.user_id,
+        row.email,
+        row.session_id,
+        row.address,
+        row.user_agent,
+    ]
+
+
+def _event_selects(rows: Sequence[SecurityEvent], *, source: str | None) -> tuple[str, list]:
+    """``rows`` as SELECTs joined by UNION ALL; with ``source``, each gives its row only when
+    ``source`` has one: the events of a change that may not happen."""
+    select = _EVENT_SELECT.format(user="%s::bigint", session="%s::uuid")
+    guard = f" WHERE EXISTS (SELECT 1 FROM {source})" if source else ""  # noqa: S608
+    sql = " UNION ALL ".join(f"{select}{guard}" for _ in rows)
+    return sql, [value for row in rows for value in _event_params(row)]
+
+
+def _for_each(
+    template: SecurityEvent, owners: Iterable[tuple[UUID | str, int]]
+) -> list[SecurityEvent]:
+    """A copy of ``template`` for each (session, user) of ``owners``."""
+    return [
+        SecurityEvent(
+            name=template.name,
+            reason=template.reason,
+            at=template.at,
+            user_id=user_id,
+            email=template.email,
+            session_id=UUID(str(session_id)),
+            address=template.address,
+            user_agent=template.user_agent,
+        )
+        for session_id, user_id in owners
+    ]
 
 
 def use_up(*, token: RefreshToken, seal: str, session: Session, successor: RefreshToken) -> bool:
@@ -176,11 +287,24 @@ def _use_up_orm(
     return True
 
 
-def add_to_counters(keys: list[tuple[str, datetime | None]], *, amount: int) -> dict[str, int]:
-    """Add ``amount`` to each counter (made, expiring at its date, if missing); return the new
-    counts. Rows are written in key order, in this statement and in every other that writes
-    counters (``start_session``), so simultaneous requests that share counters take
-    their row locks in one order and never deadlock."""
+def add_to_counters(
+    keys: list[tuple[str, datetime | None]],
+    *,
+    amount: int,
+    record: Sequence[SecurityEvent] = (),
+) -> dict[str, int]:
+    """Add ``amount`` to each counter (made, expiring at its date, if missing) and record the
+    ``record`` events, at once; return the new counts. Rows are written in key order, in this
+    statement and in every other that writes counters (``start_session``), so simultaneous
+    requests that share counters take their row locks in one order and never deadlock."""
+    if not keys:
+        events.record(record)
+        return {}
+    if record and connection.vendor != "postgresql":
+        with transaction.atomic():
+            counts = add_to_counters(keys, amount=amount)
+            events.record(record)
+        return counts
     table = connection.ops.quote_name(AttemptCounter._meta.db_table)
     rows = ", ".join(["(%s, %s, %s)"] * len(keys))
     params = [
@@ -192,12 +316,24 @@ def add_to_counters(keys: list[tuple[str, datetime | None]], *, amount: int) -> 
             connection.ops.adapt_datetimefield_value(expires_at or datetime.now(tz=UTC)),
         )
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (key, count, expires_at) VALUES {rows} "  # noqa: S608
-            # Never below zero: a count given back twice (a window purged between) stays valid.
-            f"ON CONFLICT (key) DO UPDATE SET count = CASE WHEN {table}.count + %s < 0 THEN 0 "
-            f"ELSE {table}.count + %s END RETURNING key, count",
-            [*params, amount, amount],
+    counted = (
+        f"INSERT INTO {table} (key, count, expires_at) VALUES {rows} "  # noqa: S608
+        # Never below zero: a count given back twice (a window purged between) stays valid.
+        f"ON CONFLICT (key) DO UPDATE SET count = CASE WHEN {table}.count + %s < 0 THEN 0 "
+        f"ELSE {table}.count + %s END RETURNING key, count"
+    )
+    params += [amount, amount]
+    if record:
+        # PostgreSQL: the events in the same statement, so a login's failure costs no round trip
+        # more than its counting.
+        logged, logged_params = _event_selects(record, source=None)
+        counted = (
+            f"WITH counted AS ({counted}), logged AS (INSERT INTO "  # noqa: S608
+            f"{_tables()['event']} ({_EVENT_COLUMNS}) {logged}) SELECT key, count FROM counted"
         )
-        return dict(cursor.fetchall())
+        params += logged_params
+    with connection.cursor() as cursor:
+        cursor.execute(counted, params)
+        counts = dict(cursor.fetchall())
+    events.announce(record)
+    return counts

@@ -4,8 +4,10 @@ Count first, then decide: one statement (``INSERT ... ON CONFLICT DO UPDATE ... 
 on PostgreSQL and SQLite alike) adds the attempt to every counter it concerns and returns the
 new counts, so any number of simultaneous requests, processes or Lambda instances see distinct
 counts and no more than a limit get through in one fixed window. A request refused there gives
-its counts straight back: it checked no password, so it spends nobody's budget, and a flood from
-one address cannot lock anyone else out.
+back its counts under the limits it is within: it checked no password, so it spends nobody's
+budget, and a flood from one address cannot lock anyone else out. The counts of the limits it
+is over stay, so the first refusal of a window is told from the rest: that one is recorded
+(``excess_rate_limit_exceeded``), once per limit and window however many requests follow.
 
 A login attempt is counted twice over, once as a wrong password and once as a success; when the
 password has been checked, the attempt gives back the half that did not happen (``Attempt``).
@@ -27,7 +29,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from app.accounts import sql
+from app.accounts import events, sql
+from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.errors import (
     EmailChangeThrottled,
     LoginThrottled,
@@ -35,7 +38,7 @@ from app.accounts.errors import (
     RegistrationThrottled,
     TooManyLogins,
 )
-from app.accounts.models import AttemptCounter
+from app.accounts.models import AttemptCounter, SecurityEvent
 
 # A request with no client address (never the case behind API Gateway or a WSGI server) is
 # still counted, all such requests together.
@@ -73,18 +76,22 @@ class Limit:
 @dataclass(frozen=True)
 class Attempt:
     """A counted login attempt: ``failure_keys`` hold it as a wrong password, ``success_keys``
-    as a success. Once the password is checked, the half that did not happen is given back."""
+    as a success. Once the password is checked, the half that did not happen is given back,
+    with the events of the outcome in the same statement. ``uses_up`` names the wrong-password
+    limits this attempt reaches, should it fail: ``login-pair`` (this e-mail from this address)
+    and ``login-email`` (the e-mail's ceiling, from every address)."""
 
     failure_keys: tuple[str, ...]
     success_keys: tuple[str, ...]
+    uses_up: frozenset[str] = frozenset()
 
-    def succeeded(self) -> None:
+    def succeeded(self, *, record: tuple[SecurityEvent, ...] = ()) -> None:
         """The password was right: it was not a guess."""
-        give_back(self.failure_keys)
+        give_back(self.failure_keys, record=record)
 
-    def failed(self) -> None:
+    def failed(self, *, record: tuple[SecurityEvent, ...] = ()) -> None:
         """The password was wrong: it was not a success."""
-        give_back(self.success_keys)
+        give_back(self.success_keys, record=record)
 
 
 def window(now: datetime, size: int) -> tuple[datetime, datetime]:
@@ -93,12 +100,15 @@ def window(now: datetime, size: int) -> tuple[datetime, datetime]:
     return datetime.fromtimestamp(start, tz=UTC), datetime.fromtimestamp(start + size, tz=UTC)
 
 
-def count_login(*, email: str, address: str | None, now: datetime) -> Attempt:
+def count_login(*, email: str, address: str | None, now: datetime, user_agent: str = "") -> Attempt:
     """Count one password check for ``email`` (canonical form) from ``address``.
 
     Raises ``LoginThrottled`` when a wrong-password limit is used up and ``TooManyLogins`` when
-    a success limit is; either way before any hashing, and the refused attempt counts nowhere.
+    a success limit is; either way before any hashing, and the refused attempt spends nobody's
+    budget.
     """
+    # What was typed is kept only when it is an e-mail: never a password typed in its place.
+    client = _Client(address=address, user_agent=user_agent, email=_if_email(email))
     limits = settings.LOGIN_THROTTLE
     address = client_subject(address)
     window_seconds = limits["window_seconds"]
@@ -111,26 +121,41 @@ def count_login(*, email: str, address: str | None, now: datetime) -> Attempt:
         Limit("login-ok-email", (email,), limits["successes"], window_seconds),
         Limit("login-ok-address", (address,), limits["successes"], window_seconds),
     ]
-    keys, over, retry_after = _count([*failures, *successes], now=now)
+    keys, over, retry_after, counts = _count([*failures, *successes], now=now, client=client)
     failure_keys, success_keys = keys[: len(failures)], keys[len(failures) :]
     if set(over) & set(failure_keys):
         raise LoginThrottled(retry_after=retry_after)
     if over:
         raise TooManyLogins(retry_after=retry_after)
-    return Attempt(failure_keys=failure_keys, success_keys=success_keys)
+    uses_up = frozenset(
+        limit.scope
+        for limit, key in zip(failures, failure_keys, strict=True)
+        if limit.scope != "login-address" and counts[key] == limit.limit
+    )
+    return Attempt(failure_keys=failure_keys, success_keys=success_keys, uses_up=uses_up)
 
 
-def count_registration(*, address: str | None, now: datetime) -> None:
+def _if_email(text: str) -> str:
+    try:
+        return text if canonical_email(text) == text else ""
+    except InvalidEmail:
+        return ""
+
+
+def count_registration(*, address: str | None, now: datetime, user_agent: str = "") -> None:
     """Count one registration from ``address``; ``RegistrationThrottled`` past the limit."""
     limits = settings.REGISTER_THROTTLE
     subject = (client_subject(address),)
     limit = Limit("register-address", subject, limits["per_address"], limits["window_seconds"])
-    _, over, retry_after = _count([limit], now=now)
+    client = _Client(address=address, user_agent=user_agent)
+    _, over, retry_after, _ = _count([limit], now=now, client=client)
     if over:
         raise RegistrationThrottled(retry_after=retry_after)
 
 
-def count_email_change(*, user_id: int, address: str | None, now: datetime) -> None:
+def count_email_change(
+    *, user_id: int, address: str | None, now: datetime, user_agent: str = ""
+) -> None:
     """Count one e-mail change of ``user_id`` from ``address``; ``EmailChangeThrottled`` past a
     limit. Its answer tells whether an address is taken, so it is no faster than registering."""
     limits = settings.EMAIL_CHANGE_THROTTLE
@@ -144,12 +169,20 @@ def count_email_change(*, user_id: int, address: str | None, now: datetime) -> N
             window_seconds,
         ),
     ]
-    _, over, retry_after = _count(counted, now=now)
+    client = _Client(address=address, user_agent=user_agent, user_id=user_id)
+    _, over, retry_after, _ = _count(counted, now=now, client=client)
     if over:
         raise EmailChangeThrottled(retry_after=retry_after)
 
 
-def count_mail(*, email: str, address: str | None, now: datetime) -> None:
+def count_mail(
+    *,
+    email: str,
+    address: str | None,
+    now: datetime,
+    user_agent: str = "",
+    user_id: int | None = None,
+) -> None:
     """Count one message asked for ``email`` (canonical form, registered or not) from
     ``address``; ``MailThrottled`` past a limit, whatever the address's account."""
     limits = settings.MAIL_THROTTLE
@@ -158,15 +191,16 @@ def count_mail(*, email: str, address: str | None, now: datetime) -> None:
         Limit("mail-email", (email,), limits["per_email"], window_seconds),
         Limit("mail-address", (client_subject(address),), limits["per_address"], window_seconds),
     ]
-    _, over, retry_after = _count(counted, now=now)
+    client = _Client(address=address, user_agent=user_agent, email=email, user_id=user_id)
+    _, over, retry_after, _ = _count(counted, now=now, client=client)
     if over:
         raise MailThrottled(retry_after=retry_after)
 
 
-def give_back(keys: tuple[str, ...]) -> None:
-    """Uncount one attempt on each of ``keys``."""
-    if keys:
-        sql.add_to_counters([(key, None) for key in keys], amount=-1)
+def give_back(keys: tuple[str, ...], *, record: tuple[SecurityEvent, ...] = ()) -> None:
+    """Uncount one attempt on each of ``keys``, and record ``record`` in the same statement."""
+    if keys or record:
+        sql.add_to_counters([(key, None) for key in keys], amount=-1, record=record)
 
 
 def lift_email(*, email: str) -> int:
@@ -185,21 +219,49 @@ def purge(*, now: datetime) -> int:
     return deleted
 
 
-def _count(limits: list[Limit], *, now: datetime) -> tuple[tuple[str, ...], list[str], int]:
-    """Add one to each counter; return the keys counted, those over their limit and the seconds
-    until the last of those windows ends. Over a limit, every count is given back at once."""
+@dataclass(frozen=True)
+class _Client:
+    """Who a throttled request came from, for the event its first refusal records."""
+
+    address: str | None
+    user_agent: str
+    email: str = ""
+    user_id: int | None = None
+
+
+def _count(
+    limits: list[Limit], *, now: datetime, client: _Client
+) -> tuple[tuple[str, ...], list[str], int, dict[str, int]]:
+    """Add one to each counter; return the keys counted, those over their limit, the seconds
+    until the last of those windows ends and the new counts. Over a limit, the counts within
+    their limits are given back at once; the first request over a limit in its window records
+    ``excess_rate_limit_exceeded`` (reason: the limit's scope) in the same statement."""
     keyed = []
     for limit in limits:
         start, end = window(now, limit.window_seconds)
-        keyed.append((_key(limit.scope, limit.subject, start), limit.limit, end))
+        keyed.append((_key(limit.scope, limit.subject, start), limit, end))
     counts = sql.add_to_counters([(key, end) for key, _, end in keyed], amount=1)
     keys = tuple(key for key, _, _ in keyed)
-    over = [(key, end) for key, limit, end in keyed if counts[key] > limit]
+    over = [(key, limit, end) for key, limit, end in keyed if counts[key] > limit.limit]
     if not over:
-        return keys, [], 0
-    give_back(keys)
-    retry_after = max(math.ceil((end - now).total_seconds()) for _, end in over)
-    return keys, [key for key, _ in over], max(1, retry_after)
+        return keys, [], 0, counts
+    first = [limit.scope for key, limit, _ in over if counts[key] == limit.limit + 1]
+    record = tuple(
+        events.event(
+            events.Name.RATE_LIMIT_EXCEEDED,
+            now=now,
+            reason=scope,
+            user_id=client.user_id,
+            email=client.email,
+            address=client.address,
+            user_agent=client.user_agent,
+        )
+        for scope in first
+    )
+    over_keys = {key for key, _, _ in over}
+    give_back(tuple(key for key in keys if key not in over_keys), record=record)
+    retry_after = max(math.ceil((end - now).total_seconds()) for _, _, end in over)
+    return keys, [key for key, _, _ in over], max(1, retry_after), counts
 
 
 def _key_prefix(scope: str, subject: tuple[str, ...]) -> str:

@@ -30,6 +30,12 @@ def user_agent(request) -> str:
     return request.META.get("HTTP_USER_AGENT", "")
 
 
+def client(request) -> dict:
+    """Who is calling, as services take it: ``address`` and ``user_agent``, for the sessions
+    and security events they record."""
+    return {"address": client_address(request), "user_agent": user_agent(request)}
+
+
 def links_base(request) -> str:
     """Where the links of messages point: ``PUBLIC_BASE_URL``, or else this request's origin
     and prefix (API Gateway's stage), as the front door's own links (a host Django allows)."""
@@ -99,7 +105,7 @@ class RegisterView(PublicAPIView):
         incoming.is_valid(raise_exception=True)
         user = services.register(
             **incoming.validated_data,
-            address=client_address(request),
+            **client(request),
             base_url=links_base(request),
         )
         return Response(
@@ -113,8 +119,7 @@ class LoginView(PublicAPIView):
         incoming.is_valid(raise_exception=True)
         pair = services.login(
             **incoming.validated_data,
-            address=client_address(request),
-            user_agent=user_agent(request),
+            **client(request),
         )
         return Response(serializers.TokenPairSerializer(pair).data)
 
@@ -125,8 +130,7 @@ class RefreshView(PublicAPIView):
         incoming.is_valid(raise_exception=True)
         pair = services.rotate(
             **incoming.validated_data,
-            address=client_address(request),
-            user_agent=user_agent(request),
+            **client(request),
         )
         return Response(serializers.TokenPairSerializer(pair).data)
 
@@ -135,13 +139,15 @@ class LogoutView(PublicAPIView):
     def post(self, request):
         incoming = serializers.RefreshTokenSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        services.log_out(**incoming.validated_data)
+        services.log_out(**incoming.validated_data, **client(request))
         return Response(serializers.LogoutSerializer({"success": "User logged out."}).data)
 
 
 class LogoutAllView(APIView):
     def post(self, request):
-        services.log_out_everywhere(user_id=request.user.id, session_id=request.user.session_id)
+        services.log_out_everywhere(
+            user_id=request.user.id, session_id=request.user.session_id, **client(request)
+        )
         message = {"success": "User logged out of every session."}
         return Response(serializers.LogoutSerializer(message).data)
 
@@ -166,6 +172,7 @@ class SessionView(APIView):
             user_id=request.user.id,
             caller_session_id=request.user.session_id,
             session_id=session_id,
+            **client(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -178,7 +185,7 @@ class PasswordView(APIView):
             **incoming.validated_data,
             user_id=request.user.id,
             session_id=request.user.session_id,
-            address=client_address(request),
+            **client(request),
         )
         return Response(serializers.TokenPairSerializer(pair).data)
 
@@ -196,7 +203,7 @@ class MeView(APIView):
             user_id=request.user.id,
             session_id=request.user.session_id,
             authenticated_at=request.user.claims.authenticated_at,
-            address=client_address(request),
+            **client(request),
             base_url=links_base(request),
         )
         # A change that waits for its verification says so in a field of its own.
@@ -219,7 +226,7 @@ class PasswordResetView(PublicAPIView):
         incoming.is_valid(raise_exception=True)
         services.request_password_reset(
             **incoming.validated_data,
-            address=client_address(request),
+            **client(request),
             base_url=links_base(request),
         )
         body = serializers.DetailSerializer({"detail": RESET_REQUESTED}).data
@@ -232,8 +239,7 @@ class PasswordResetConfirmView(PublicAPIView):
         incoming.is_valid(raise_exception=True)
         pair = services.confirm_password_reset(
             **incoming.validated_data,
-            address=client_address(request),
-            user_agent=user_agent(request),
+            **client(request),
         )
         return Response(serializers.TokenPairSerializer(pair).data)
 
@@ -242,7 +248,9 @@ class EmailVerifyView(PublicAPIView):
     def post(self, request):
         incoming = serializers.MailTokenSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        user = services.verify_email(**incoming.validated_data, base_url=links_base(request))
+        user = services.verify_email(
+            **incoming.validated_data, **client(request), base_url=links_base(request)
+        )
         body = {"detail": EMAIL_VERIFIED, "email": user.email}
         return Response(serializers.EmailVerifiedSerializer(body).data)
 
@@ -252,7 +260,7 @@ class EmailVerifyResendView(APIView):
         services.request_verification(
             user_id=request.user.id,
             session_id=request.user.session_id,
-            address=client_address(request),
+            **client(request),
             base_url=links_base(request),
         )
         body = serializers.DetailSerializer({"detail": VERIFICATION_SENT}).data
@@ -263,7 +271,9 @@ class EmailRevertView(PublicAPIView):
     def post(self, request):
         incoming = serializers.MailTokenSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        services.revert_email_change(**incoming.validated_data, base_url=links_base(request))
+        services.revert_email_change(
+            **incoming.validated_data, **client(request), base_url=links_base(request)
+        )
         return Response(serializers.DetailSerializer({"detail": EMAIL_REVERTED}).data)
 
 

@@ -23,6 +23,7 @@ class PurgeExpiredCommandTests(TestCase):
         call_command("purge_expired", stdout=out)
         self.assertEqual(
             out.getvalue().strip(),
-            "1 refresh_tokens, 1 sessions, 0 mail_tokens, 5 attempt_counters, 0 successor_seals",
+            "1 refresh_tokens, 1 sessions, 0 mail_tokens, 5 attempt_counters, 0 successor_seals, "
+            "1 sessions_expired, 0 security_events",
         )
         self.assertEqual(RefreshToken.objects.count(), 1)

@@ -390,7 +390,16 @@ class LambdaMailTests(TestCase):
         self.assertEqual(payload["command"], "zappa.asynchronous.route_lambda_task")
         self.assertEqual(payload["task_path"], "app.accounts.recovery.send_password_reset")
         self.assertEqual(payload["args"], [])
-        self.assertEqual(payload["kwargs"], {"email": "user@example.com", "base_url": STAGE_URL})
+        # Who asked goes along, for the event the task records; never a token.
+        self.assertEqual(
+            payload["kwargs"],
+            {
+                "email": "user@example.com",
+                "base_url": STAGE_URL,
+                "address": CLIENT_IP,
+                "user_agent": payload["kwargs"]["user_agent"],
+            },
+        )
         # The task issues the token: none exists yet, so none can be in the payload.
         self.assertFalse(MailToken.objects.exists())
 
