@@ -15,8 +15,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
+from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.models import SecurityEvent
 
 Name = SecurityEvent.Name
@@ -111,6 +114,17 @@ def _log(rows: list[SecurityEvent]) -> None:
             f" ({row.reason})" if row.reason else "",
             extra={key: value for key, value in fields.items() if value is not None},
         )
+
+
+def typed_email(text: str) -> str:
+    """What was typed for an e-mail, canonical, to keep in an event; empty when it is no
+    address, for it may be a password typed in the wrong field."""
+    try:
+        email = canonical_email(text)
+        validate_email(email)
+    except (InvalidEmail, ValidationError):
+        return ""
+    return email
 
 
 def printable(user_agent: str) -> str:

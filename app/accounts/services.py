@@ -177,11 +177,11 @@ def authenticate_throttled(
 def _check_credentials(
     *, email: str, password: str, address: str | None, user_agent: str, now: datetime
 ) -> tuple[User | None, throttling.Attempt]:
+    typed = events.typed_email(email)
     try:
-        email = typed = canonical_email(email)
+        email = canonical_email(email)
     except InvalidEmail:
-        # Not an e-mail, so not kept in an event: it may be a password typed in its place.
-        email, typed = email.casefold(), ""
+        email = email.casefold()
     attempt = throttling.count_login(email=email, address=address, user_agent=user_agent, now=now)
     # As Django's ModelBackend, but the row also carries the live lifetimes (no query of their
     # own), and an unknown e-mail costs one hash too, so that both fail alike in time.

@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from app.accounts import events, sql
-from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.errors import (
     EmailChangeThrottled,
     LoginThrottled,
@@ -108,7 +107,7 @@ def count_login(*, email: str, address: str | None, now: datetime, user_agent: s
     budget.
     """
     # What was typed is kept only when it is an e-mail: never a password typed in its place.
-    client = _Client(address=address, user_agent=user_agent, email=_if_email(email))
+    client = _Client(address=address, user_agent=user_agent, email=events.typed_email(email))
     limits = settings.LOGIN_THROTTLE
     address = client_subject(address)
     window_seconds = limits["window_seconds"]
@@ -133,13 +132,6 @@ def count_login(*, email: str, address: str | None, now: datetime, user_agent: s
         if limit.scope != "login-address" and counts[key] == limit.limit
     )
     return Attempt(failure_keys=failure_keys, success_keys=success_keys, uses_up=uses_up)
-
-
-def _if_email(text: str) -> str:
-    try:
-        return text if canonical_email(text) == text else ""
-    except InvalidEmail:
-        return ""
 
 
 def count_registration(*, address: str | None, now: datetime, user_agent: str = "") -> None:
