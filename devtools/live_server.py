@@ -51,10 +51,14 @@ def fresh_database(name: str) -> str:
     return f"postgres://{config['USER']}@{config['HOST']}:{config['PORT']}/{name}"
 
 
-def start_lambda_serve(database_url: str, log) -> tuple[subprocess.Popen, str]:
-    """Start ``scripts/lambda-serve`` on a port it picks; return it and its ``/dev`` base URL."""
+def start_lambda_serve(
+    database_url: str, log, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start ``scripts/lambda-serve`` on a port it picks (with ``env``, else ours); return it
+    and its ``/dev`` base URL."""
     process = subprocess.Popen(
         [str(ROOT / "scripts/lambda-serve"), "--port", "0", "--database-url", database_url],
+        env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=log,

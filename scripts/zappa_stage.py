@@ -8,6 +8,10 @@ zip goes up as a direct upload (50 MB limit). So, with Zappa's own objects:
     python -m scripts.zappa_stage verify STAGE           what a deploy must have created
     python -m scripts.zappa_stage function-url STAGE     the Function URL on the SnapStart alias
     python -m scripts.zappa_stage public-base-url STAGE  the links of messages: the stage's URL
+    python -m scripts.zappa_stage health STAGE [--url URL | --local]
+                                                         wait for GET /api/health/ to say ok
+                                                         (--local: through the entry point,
+                                                         served by scripts/lambda-serve)
     python -m scripts.zappa_stage check-policy STAGE [FILE]
                                                          the role's policy: own logs, secrets,
                                                          SES identity, invoking itself
@@ -24,6 +28,7 @@ import json
 import os
 import re
 import sys
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -387,6 +392,48 @@ def check_policy(stage: str, path: str | None = None) -> int:
     return 1 if problems else 0
 
 
+def health(stage: str, url: str | None = None, *, attempts: int = 12, pause: float = 5) -> int:
+    """Ask the deployed stage's ``/api/health/`` (``url``, or the REST API's stage URL) until it
+    answers 200 ``{"status": "ok"}``: the function starts and reaches its database. A 503 (the
+    database not yet reachable, or the issuer not yet set) is asked again, ``attempts`` times
+    ``pause`` seconds apart. Returns 0 once healthy, else 1."""
+    from devtools.http import request
+
+    if url is None:
+        cli = load(stage)
+        url = cli.zappa.get_api_url(cli.lambda_name, cli.api_stage)
+    answer = None
+    for attempt in range(attempts):
+        answer = request(f"{url.rstrip('/')}/api/health/", headers={"Accept": "application/json"})
+        if answer.status == 200 and answer.json() == {"status": "ok"}:
+            print(f"healthy: {url}/api/health/ answered 200")
+            return 0
+        if attempt + 1 < attempts:
+            time.sleep(pause)
+    status = answer.status if answer else 0
+    print(f"PROBLEM: {url}/api/health/ answered {status} {attempts} times", file=sys.stderr)
+    return 1
+
+
+def health_local(stage: str) -> int:
+    """``health`` of the function's entry point served on 127.0.0.1 by ``scripts/lambda-serve``
+    (its own SQLite database): the rehearsal's stand-in, since moto runs no function code."""
+    from devtools.live_server import start_lambda_serve
+
+    database = ROOT / "build" / f"rehearse-{stage}.sqlite3"
+    database.unlink(missing_ok=True)
+    log_path = ROOT / "build" / f"rehearse-{stage}-lambda-serve.log"
+    # Its own stand-ins for AWS, in-process, not the rehearsal's moto_server.
+    env = {key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL"}
+    with log_path.open("w") as log:
+        process, url = start_lambda_serve(f"sqlite:///{database}", log, env=env)
+    try:
+        return health(stage, url, attempts=3, pause=1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch the sub-command."""
     parser = argparse.ArgumentParser(
@@ -405,6 +452,14 @@ def main(argv: list[str] | None = None) -> int:
     verify_command = commands.add_parser("verify", help="check a deploy")
     verify_command.add_argument("stage")
     verify_command.add_argument("--requests", help="moto_server's recording of the deploy")
+    health_command = commands.add_parser("health", help="wait for /api/health/ to say ok")
+    health_command.add_argument("stage")
+    health_command.add_argument("--url", help="the base URL (default: the stage's REST API)")
+    health_command.add_argument(
+        "--local", action="store_true", help="the function's entry point, on 127.0.0.1"
+    )
+    health_command.add_argument("--attempts", type=int, default=12)
+    health_command.add_argument("--pause", type=float, default=5)
     policy_command = commands.add_parser("check-policy", help="the execution role's policy")
     policy_command.add_argument("stage")
     policy_command.add_argument("file", nargs="?")
@@ -415,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
         return check_policy(args.stage, args.file)
     if args.command == "verify":
         return verify(args.stage, args.requests)
+    if args.command == "health" and args.local:
+        return health_local(args.stage)
+    if args.command == "health":
+        return health(args.stage, args.url, attempts=args.attempts, pause=args.pause)
     commands = {
         "deployed": deployed,
         "function-url": function_url,

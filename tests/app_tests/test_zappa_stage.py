@@ -1,12 +1,15 @@
 """``scripts/zappa_stage.py public-base-url``, the deploy's step that points the links of
-messages at the stage's URL, and what of it ``zappa update`` must keep; against moto in-process
+messages at the stage's URL, and what of it ``zappa update`` must keep, and ``health``, the
+deploy's last step; against moto in-process
 (the deploy rehearsal, ``scripts/rehearse``, runs the step against moto_server, but cannot run
 ``zappa update``: moto lacks ListFunctionUrlConfigs)."""
 
 import contextlib
+import http.server
 import io
 import json
 import os
+import threading
 import zipfile
 from unittest import mock
 
@@ -97,3 +100,47 @@ class PublicBaseUrlTests(SimpleTestCase):
                 snap_start=cli.snap_start,
             )
         self.assertEqual(self.served(), ("3", STAGE_URL))
+
+
+class HealthTests(SimpleTestCase):
+    """``zappa_stage health``: a deploy waits for the stage to answer its health check."""
+
+    def setUp(self):
+        from scripts import zappa_stage
+
+        self.zappa_stage = zappa_stage
+
+    def serve(self, statuses: list[int]) -> str:
+        answers = iter(statuses)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                status = next(answers, statuses[-1])
+                body = json.dumps(
+                    {"status": "ok"} if status == 200 else {"code": "service_unavailable"}
+                ).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return f"http://127.0.0.1:{server.server_address[1]}/dev"
+
+    def test_a_stage_that_answers_503_first_is_asked_again_until_it_is_healthy(self):
+        url = self.serve([503, 503, 200])
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            self.assertEqual(self.zappa_stage.health("dev", url, attempts=5, pause=0), 0)
+        self.assertIn("healthy", out.getvalue())
+
+    def test_a_stage_that_never_gets_healthy_fails_the_deploy(self):
+        url = self.serve([503])
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            self.assertEqual(self.zappa_stage.health("dev", url, attempts=3, pause=0), 1)
+        self.assertIn("answered 503 3 times", err.getvalue())
