@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from email.message import Message
+from http.cookies import SimpleCookie
+from urllib.parse import urlencode
 
 from devtools import PASSWORD
 
@@ -89,3 +91,41 @@ def admin_login_form(
     """The admin login form's fields, with the CSRF token read from the login ``page``."""
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
     return {"csrfmiddlewaretoken": token, "username": email, "password": PASSWORD, "next": next_url}
+
+
+class Browser:
+    """Just enough of a browser for the admin over plain HTTP: it keeps the cookies (which
+    say Secure, as they must in production) and sends them back itself."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies: dict[str, str] = {}
+
+    def go(self, path: str, form: dict | None = None) -> tuple[int, str]:
+        """GET ``path``, or POST ``form`` to it; the status and the page, redirects not
+        followed."""
+        headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items())}
+        data = None
+        if form is not None:
+            data = urlencode(form, doseq=True).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Origin"] = self.base
+        outgoing = urllib.request.Request(
+            self.base + path, data=data, method="POST" if form else "GET", headers=headers
+        )
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            response = opener.open(outgoing, timeout=60)
+        except urllib.error.HTTPError as error:
+            response = error
+        for value in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(value).items():
+                self.cookies[name] = morsel.value
+        return response.status, response.read().decode()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects come back as they are: a login's 302 is its answer."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None

@@ -6,15 +6,11 @@ the events of the run must be."""
 import json
 import re
 import subprocess
-import urllib.error
-import urllib.request
-from http.cookies import SimpleCookie
-from urllib.parse import urlencode
 
 import pytest
 
 from devtools import PASSWORD
-from devtools.http import admin_login_form, request
+from devtools.http import Browser, admin_login_form, request
 from tests.system.test_readme import curl_session
 
 ADMIN_EMAIL = "admin@example.com"
@@ -26,42 +22,6 @@ def call(base: str, path: str, body=None, token=None, method="POST"):
     if token:
         headers["Authorization"] = f"Bearer {token}"
     return request(base + path, method, body, headers)
-
-
-class Browser:
-    """Just enough of a browser for the admin over plain HTTP: it keeps the cookies (which
-    say Secure, as they must in production) and sends them back itself."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.cookies: dict[str, str] = {}
-
-    def go(self, path: str, form: dict | None = None):
-        headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items())}
-        data = None
-        if form is not None:
-            data = urlencode(form, doseq=True).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["Origin"] = self.base
-        outgoing = urllib.request.Request(
-            self.base + path, data=data, method="POST" if form else "GET", headers=headers
-        )
-        opener = urllib.request.build_opener(NoRedirect)
-        try:
-            response = opener.open(outgoing, timeout=60)
-        except urllib.error.HTTPError as error:
-            response = error
-        for value in response.headers.get_all("Set-Cookie") or []:
-            for name, morsel in SimpleCookie(value).items():
-                self.cookies[name] = morsel.value
-        return response.status, response.read().decode()
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Redirects come back as they are: a login's 302 is its answer."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
 
 
 def server_lines(server) -> list[dict]:
