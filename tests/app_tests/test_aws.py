@@ -17,7 +17,6 @@ import os
 import random
 import re
 import sys
-import time
 import uuid
 from datetime import timedelta
 from unittest import mock
@@ -62,6 +61,7 @@ from devtools.lambda_harness import (
 )
 from devtools.zappa import stage_config
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
+from tests.app_tests.test_metrics import assert_valid_emf
 
 SECRETS = {
     "DJANGO_SECRET_KEY": "remote-secret-key-" + "x" * 40,
@@ -413,40 +413,6 @@ class LambdaHandlerTests(TestCase):
             with self.subTest(secret=secret[:12]):
                 self.assertNotIn(secret, output)
         self.assertEqual(logging.getLevelName(logging.getLogger().level), "WARNING")
-
-
-def assert_valid_emf(test, document):
-    """Check ``document`` against the Embedded Metric Format specification: ``_aws`` with an
-    integer millisecond ``Timestamp`` and directives whose dimensions and metrics name
-    top-level keys, numeric values, valid units, within the limits.
-    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
-    """
-    metadata = document["_aws"]
-    test.assertIsInstance(metadata["Timestamp"], int)
-    test.assertLess(abs(metadata["Timestamp"] - time.time() * 1000), 60_000)
-    test.assertTrue(metadata["CloudWatchMetrics"])
-    for directive in metadata["CloudWatchMetrics"]:
-        test.assertTrue(1 <= len(directive["Namespace"]) <= 255)
-        for dimension_set in directive["Dimensions"]:
-            test.assertLessEqual(len(dimension_set), 30)
-            for dimension in dimension_set:
-                test.assertIsInstance(document[dimension], str)
-        test.assertTrue(1 <= len(directive["Metrics"]) <= 100)
-        for metric in directive["Metrics"]:
-            test.assertTrue(1 <= len(metric["Name"]) <= 255)
-            test.assertIn(metric.get("Unit", "None"), EMF_UNITS)
-            value = document[metric["Name"]]
-            test.assertTrue(isinstance(value, (int, float)) and not isinstance(value, bool))
-
-
-# The units the specification allows (CloudWatch's StandardUnit).
-EMF_UNITS = {
-    *("Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes"),
-    *("Gigabytes", "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits"),
-    *("Percent", "Count", "Bytes/Second", "Kilobytes/Second", "Megabytes/Second"),
-    *("Gigabytes/Second", "Terabytes/Second", "Bits/Second", "Kilobits/Second"),
-    *("Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None"),
-}
 
 
 # The dev stage's SES identity, verified in moto as it is in SES, and an address at it.
