@@ -9,6 +9,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 
+from app import metrics
 from app.accounts import services
 from app.accounts.views import client_address, user_agent
 from app.errors import Throttled
@@ -49,4 +50,5 @@ class AdminSite(admin.AdminSite):
         form = (getattr(response, "context_data", None) or {}).get("form")
         if form is not None and form.has_error(NON_FIELD_ERRORS, "throttled"):
             response.status_code = 429
+            metrics.count(metrics.THROTTLED)
         return response

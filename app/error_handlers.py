@@ -20,6 +20,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from app import metrics
 from app.errors import REALM, DomainError, FieldError, Throttled
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ def _to_api_exception(exc: Exception) -> Exception:
             {exc.field: [exceptions.ErrorDetail(exc.message, code=exc.code)]}
         )
     if isinstance(exc, Throttled):
+        metrics.count(metrics.THROTTLED)
         throttled = exceptions.Throttled(wait=exc.retry_after)
         # Our message already says when to retry; DRF's would say it a second time.
         throttled.detail = exceptions.ErrorDetail(exc.message, code=exc.code)
@@ -93,7 +95,9 @@ def _to_api_exception(exc: Exception) -> Exception:
         # The database is down or unreachable: a retryable 503, never a stack trace; the cause
         # goes to the log, once (Django adds its own "Service Unavailable: PATH" line).
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        logger.error("The database is unavailable: %s", reason)
+        logger.error(
+            "The database is unavailable: %s", reason, extra={"exception_name": type(exc).__name__}
+        )
         return ServiceUnavailable()
     return exc
 

@@ -194,7 +194,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so that answers the others make on their own (a redirect, a bad host) pass it too.
+    # First, so that its one line per request times and sees every answer, as the next one.
+    "app.logs.request_log",
+    # Early, so that answers the others make on their own (a redirect, a bad host) pass it too.
     "app.middleware.api_no_store",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -591,15 +593,27 @@ SESSIONS_MAX_PAGE_SIZE = 100
 JWT_LEEWAY = timedelta(seconds=env_int("JWT_LEEWAY_SECONDS", 5))
 
 LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "WARNING")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # Django's own console handler (debug only) would print each of its lines a second time,
-    # beside the root's: its records go to the root alone.
-    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL, "propagate": True}},
-}
+# json: one object per line with Powertools' field names, which CloudWatch Logs Insights
+# queries by; text: a line for people. app/logs.py owns both.
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "json" if ON_LAMBDA else "text")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+# Powertools' variable names, so that a function using Powertools beside this one agrees.
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "auth-api")
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AuthApi")
+# emf: counters as CloudWatch Embedded Metric Format lines on stdout (app/metrics.py); off.
+METRICS = os.environ.get("DJANGO_METRICS", "emf" if ON_LAMBDA else "off")
+if METRICS not in {"emf", "off"}:
+    raise ImproperlyConfigured(f"DJANGO_METRICS must be emf or off, not {METRICS!r}")
+
+
+def _logging() -> dict:
+    from app.logs import logging_config
+
+    return logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL, service=SERVICE_NAME)
+
+
+LOGGING = _logging()
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

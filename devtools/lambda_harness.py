@@ -146,13 +146,48 @@ def put_stage_secrets(stage: str, secrets: dict[str, str], endpoint_url: str | N
 
 
 class LambdaContext:
+    """What Lambda passes its handler as ``context``: a fresh ``aws_request_id`` each."""
+
     function_name = "auth-api-dev"
     memory_limit_in_mb = 1024
-    aws_request_id = "test"
     invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:auth-api-dev"
 
-    def get_remaining_time_in_millis(self):
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        """What Lambda says is left of the timeout."""
         return 29_000
+
+
+@contextlib.contextmanager
+def lambda_output(log_format: str = "json") -> Iterator[io.StringIO]:
+    """Everything the function writes while it lasts, as the Lambda runtime collects it into
+    CloudWatch Logs: stdout (the EMF lines), stderr, and the log lines under the project's own
+    ``LOGGING`` in ``log_format`` (restored from the settings afterwards)."""
+    import logging.config
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    from app.logs import logging_config
+
+    config = logging_config(
+        log_format=log_format, level=settings.LOG_LEVEL, service=settings.SERVICE_NAME
+    )
+    captured = io.StringIO()
+    # Zappa's handler sets Django up again for its events, which configures LOGGING again.
+    with (
+        contextlib.redirect_stdout(captured),
+        contextlib.redirect_stderr(captured),
+        override_settings(LOGGING=config, LOG_FORMAT=log_format),
+    ):
+        # The handler writes to the stderr of when it is made: made inside the redirection.
+        logging.config.dictConfig(config)
+        try:
+            yield captured
+        finally:
+            logging.config.dictConfig(settings.LOGGING)
 
 
 @contextlib.contextmanager
@@ -187,8 +222,11 @@ class LambdaHarness:
         settings = types.ModuleType("zappa_settings")
         exec(zappa_settings_source(stage), settings.__dict__)
         sys.modules["zappa_settings"] = settings
-        # Importing the entry point is the init phase: again for each harness, as each cold
-        # start does it.
+        self.cold_start()
+
+    def cold_start(self) -> None:
+        """Import the entry point afresh: its init phase, and a next invocation that is the
+        process's first (again for each harness, as each cold start does it)."""
         module = sys.modules.get("app.aws.lambda_function")
         if module is None:
             self.function = importlib.import_module("app.aws.lambda_function")
@@ -211,8 +249,9 @@ class LambdaHarness:
         # connection that holds the test transaction.
         signals.request_started.disconnect(close_old_connections)
         signals.request_finished.disconnect(close_old_connections)
+        self.context = LambdaContext()
         try:
-            return self.function.lambda_handler(event, LambdaContext())
+            return self.function.lambda_handler(event, self.context)
         finally:
             signals.request_started.connect(close_old_connections)
             signals.request_finished.connect(close_old_connections)

@@ -8,6 +8,7 @@ schedule, ``zappa manage``, ``zappa invoke``) goes to Zappa's own handler, impor
 time one comes. Zappa's handler imports boto3 at its top: a cold start here does not.
 """
 
+import contextlib
 import gc
 import os
 
@@ -61,6 +62,9 @@ def is_http(event) -> bool:
 
 try:
     http_handler = start()
+    from django.conf import settings as django_settings
+
+    from app import logs, metrics
 finally:
     gc.enable()
 # What init made stays out of every later collection (and, forked or restored, is not
@@ -68,10 +72,37 @@ finally:
 gc.freeze()
 
 
-def lambda_handler(event, context):
-    """Answer one invocation: an HTTP event through Django, anything else through Zappa."""
-    if is_http(event):
-        return http_handler(event, context)
-    from zappa.handler import lambda_handler as zappa_lambda_handler
+# The first invocation of this process is its cold start. With SnapStart the snapshot is taken
+# after this import and before any invocation, so a restored copy's first is cold too.
+_cold = True
 
-    return zappa_lambda_handler(event, context)
+
+def invocation_fields(event: object, context: object) -> dict[str, object]:
+    """The log fields of one invocation: Lambda's request id, API Gateway's request id (a REST
+    API's or a Function URL's and HTTP API's ``requestContext.requestId``) when the event has
+    one, and whether it is the process's first."""
+    fields: dict[str, object] = {"cold_start": _cold}
+    request_id = getattr(context, "aws_request_id", None)
+    if request_id:
+        fields["function_request_id"] = request_id
+    request_context = event.get("requestContext") if isinstance(event, dict) else None
+    if isinstance(request_context, dict) and request_context.get("requestId"):
+        fields["correlation_id"] = request_context["requestId"]
+    return fields
+
+
+def lambda_handler(event: object, context: object) -> object:
+    """Answer one invocation: an HTTP event through Django, anything else through Zappa; its
+    log lines carry the invocation's fields, and its metrics go out in one EMF line."""
+    global _cold
+    fields = invocation_fields(event, context)
+    cold, _cold = _cold, False
+    batch = metrics.batch() if django_settings.METRICS == "emf" else contextlib.nullcontext()
+    with logs.scope(**fields), batch:
+        if cold:
+            metrics.count(metrics.COLD_START)
+        if is_http(event):
+            return http_handler(event, context)
+        from zappa.handler import lambda_handler as zappa_lambda_handler
+
+        return zappa_lambda_handler(event, context)

@@ -9,16 +9,15 @@ SES (``LambdaMailTests``). AWS is moto_server, in a thread on 127.0.0.1: nothing
 machine.
 """
 
-import contextlib
 import email
 import email.policy
-import io
 import json
 import logging
 import os
 import random
 import re
 import sys
+import uuid
 from datetime import timedelta
 from unittest import mock
 
@@ -53,6 +52,7 @@ from devtools.lambda_harness import (
     aws_environment,
     aws_only_at,
     function_url_event,
+    lambda_output,
     moto_server,
     put_stage_secrets,
     scheduled_event,
@@ -61,6 +61,7 @@ from devtools.lambda_harness import (
 )
 from devtools.zappa import stage_config
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
+from tests.app_tests.test_metrics import assert_valid_emf
 
 SECRETS = {
     "DJANGO_SECRET_KEY": "remote-secret-key-" + "x" * 40,
@@ -283,38 +284,134 @@ class LambdaHandlerTests(TestCase):
         self.assertEqual(response.status, 200, response.text)
         self.assertIsNone(Session.objects.get().ip_address)
 
-    def test_logs_at_the_production_level_hold_no_token_or_authorization_header(self):
+    def lines_of(self, output, only_json=False):
+        """Every line the function wrote, each parsed as JSON (failing on any that is not)."""
+        text = output if isinstance(output, str) else output.getvalue()
+        lines = text.splitlines()
+        return [json.loads(line) for line in lines if not only_json or line.startswith("{")]
+
+    def request_event(self, method, path, query="", headers=None, body=None):
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        return api_gateway_event(method, path, query, headers, body and json.dumps(body), "dev")
+
+    def test_every_line_of_a_request_is_json_with_the_invocations_and_the_requests_fields(self):
         make_user()
-        captured = io.StringIO()
-        log_handler = logging.StreamHandler(captured)
-        logging.getLogger().addHandler(log_handler)
-        try:
-            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
-                pair = self.call(
+        pair = services.login(email="user@example.com", password=PASSWORD)
+        event = self.request_event("GET", "/api/me/", headers=self.bearer(pair.access_token))
+        with lambda_output() as output:
+            response = self.send(event)
+        self.assertEqual(response.status, 200, response.text)
+        [line] = self.lines_of(output)
+        expected = {
+            "level": "INFO",
+            "service": "auth-api",
+            "logger": "app.request",
+            "function_request_id": self.lambda_.context.aws_request_id,
+            "correlation_id": event["requestContext"]["requestId"],
+            "method": "GET",
+            "path": "/dev/api/me/",
+            "status": 200,
+            "user_id": User.objects.get().pk,
+            "session_id": str(Session.objects.get().pk),
+            "client_address": CLIENT_IP,
+        }
+        self.assertEqual({key: line.get(key) for key in expected}, expected)
+        self.assertEqual(line["message"], f"GET /dev/api/me/ 200 {line['duration_ms']:.1f} ms")
+        self.assertIsInstance(line["duration_ms"], float)
+        self.assertIsInstance(line["cold_start"], bool)
+        self.assertRegex(line["location"], r"^\w+:\d+$")
+        self.assertRegex(line["timestamp"], r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\+0000$")
+
+    def test_a_function_url_events_request_id_is_the_correlation_id(self):
+        event = function_url_event("GET", "/api/", "", {}, None, "dev")
+        with lambda_output() as output:
+            self.send(event)
+        [line] = self.lines_of(output)
+        self.assertEqual(line["correlation_id"], event["requestContext"]["requestId"])
+        self.assertEqual(line["path"], "/api/")
+
+    @override_settings(METRICS="emf")
+    def test_cold_start_is_true_on_the_first_invocation_only_and_counted_once(self):
+        self.lambda_.cold_start()
+        with lambda_output() as output:
+            for _ in range(2):
+                self.send(self.request_event("GET", "/api/"))
+        lines = self.lines_of(output)
+        requests = [line for line in lines if line.get("logger") == "app.request"]
+        self.assertEqual([line["cold_start"] for line in requests], [True, False])
+        [emf] = [line for line in lines if "_aws" in line]
+        self.assertEqual(emf["ColdStart"], 1)
+
+    def test_a_zappa_event_logs_with_its_function_request_id_and_no_correlation_id(self):
+        command = "import logging; logging.getLogger('app.security').info('from a command')"
+        with lambda_output() as output:
+            self.lambda_.invoke({"raw_command": command})
+            logging.getLogger("app.security").info("after it")
+        # Zappa's handler prints "Instancing.." once per process, not a log line of ours.
+        lines = self.lines_of(output, only_json=True)
+        [inside] = [line for line in lines if line["message"] == "from a command"]
+        self.assertEqual(inside["function_request_id"], self.lambda_.context.aws_request_id)
+        self.assertIn("cold_start", inside)
+        self.assertNotIn("correlation_id", inside)
+        self.assertNotIn("function_request_id", lines[-1], "bound to the invocation only")
+
+    @override_settings(METRICS="emf", LOGIN_THROTTLE=login_throttle(per_pair=50, per_address=1))
+    def test_an_invocation_writes_one_emf_line_with_its_throttled_and_server_errors(self):
+        credentials = {"email": "guess@example.com", "password": "x"}
+        self.send(self.request_event("GET", "/api/"))  # not the cold start: that counts too
+        with lambda_output() as output:
+            self.send(self.request_event("POST", "/api/login/", body=credentials))
+            throttled = self.send(self.request_event("POST", "/api/login/", body=credentials))
+            with mock.patch("app.accounts.services.rotate", side_effect=RuntimeError("boom")):
+                refresh = {"refresh_token": str(uuid.uuid4())}
+                failed = self.send(self.request_event("POST", "/api/refresh/", body=refresh))
+        self.assertEqual((throttled.status, failed.status), (429, 500))
+        emf = [line for line in self.lines_of(output) if "_aws" in line]
+        # The failed login counted nothing of ours (the services count LoginFailed).
+        self.assertEqual(
+            [{name: line.get(name) for name in ("Throttled", "ServerErrors")} for line in emf],
+            [{"Throttled": 1, "ServerErrors": None}, {"Throttled": None, "ServerErrors": 1}],
+        )
+        for line in emf:
+            with self.subTest(line=line):
+                assert_valid_emf(self, line)
+
+    def test_no_line_holds_a_token_password_authorization_header_or_query(self):
+        make_user()
+        with lambda_output() as output:
+            login = self.request_event(
+                "POST", "/api/login/", body={"email": "user@example.com", "password": PASSWORD}
+            )
+            pair = self.send(login).json()
+            access, refresh = pair["access_token"], {"refresh_token": pair["refresh_token"]}
+            calls = [
+                self.request_event("GET", "/api/me/", headers=self.bearer(access)),
+                self.request_event("GET", "/api/me/", headers=self.bearer(access + "x")),
+                self.request_event("POST", "/api/refresh/", body=refresh),
+                self.request_event("POST", "/api/refresh/", body=refresh),
+                self.request_event("GET", "/api/", query=f"token={pair['refresh_token']}"),
+                self.request_event(
                     "POST",
-                    "/api/login/",
-                    json_body={"email": "user@example.com", "password": PASSWORD},
-                ).json()
-                self.call("GET", "/api/me/", headers=self.bearer(pair["access_token"]))
-                self.call("GET", "/api/me/", headers=self.bearer(pair["access_token"] + "x"))
-                self.call(
-                    "POST", "/api/refresh/", json_body={"refresh_token": pair["refresh_token"]}
-                )
-                self.call(
-                    "POST", "/api/refresh/", json_body={"refresh_token": pair["refresh_token"]}
-                )
-        finally:
-            logging.getLogger().removeHandler(log_handler)
-        output = captured.getvalue()
-        self.assertIn("Unauthorized", output)
+                    "/api/password/reset/confirm/",
+                    query=f"token={pair['access_token']}",
+                    body={"token": pair["refresh_token"], "new_password": PASSWORD},
+                ),
+            ]
+            for event in calls:
+                self.send(event)
+        output = output.getvalue()
+        self.assertEqual(len(self.lines_of(output)), 1 + len(calls))
         for secret in (
             pair["access_token"],
             pair["refresh_token"],
             PASSWORD,
             "Authorization",
             "Bearer",
+            "token=",
+            "csrftoken",
         ):
-            self.assertNotIn(secret, output)
+            with self.subTest(secret=secret[:12]):
+                self.assertNotIn(secret, output)
         self.assertEqual(logging.getLevelName(logging.getLogger().level), "WARNING")
 
 

@@ -294,6 +294,37 @@ class SettingsTests(unittest.TestCase):
             with self.subTest(env):
                 self.assertEqual(load_settings(code=code, **env, **KEYS).stdout.strip(), expected)
 
+    def test_logs_are_json_and_metrics_emf_on_lambda_text_and_off_elsewhere_or_as_named(self):
+        code = (
+            "import app.settings as s; "
+            "print(s.LOG_FORMAT, s.METRICS, s.SERVICE_NAME, s.METRICS_NAMESPACE, "
+            "s.LOGGING['formatters']['line']['()'])"
+        )
+        cases = {
+            "elsewhere": ({}, "text off auth-api AuthApi app.logs.TextFormatter"),
+            "on Lambda": (
+                {"AWS_LAMBDA_FUNCTION_NAME": "fn"},
+                "json emf auth-api AuthApi app.logs.JsonFormatter",
+            ),
+            "as named": (
+                {
+                    "DJANGO_LOG_FORMAT": "json",
+                    "DJANGO_METRICS": "emf",
+                    "POWERTOOLS_SERVICE_NAME": "id",
+                    "POWERTOOLS_METRICS_NAMESPACE": "Id",
+                },
+                "json emf id Id app.logs.JsonFormatter",
+            ),
+        }
+        for label, (env, expected) in cases.items():
+            with self.subTest(label):
+                result = load_settings(code=code, **env, **KEYS)
+                self.assertEqual(result.stdout.strip(), expected, result.stderr)
+        for name in ("DJANGO_LOG_FORMAT", "DJANGO_METRICS"):
+            with self.subTest(name):
+                result = load_settings(code="import app.settings", **{name: "xml"}, **KEYS)
+                self.assertIn(f"{name} must be", result.stderr)
+
     def test_the_password_policy_is_strict_by_default_and_basic_keeps_the_length_only(self):
         code = (
             "import app.settings as s; "
