@@ -19,12 +19,20 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from app import metrics
 from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.models import SecurityEvent
 
 Name = SecurityEvent.Name
 
 logger = logging.getLogger("app.security")
+
+# The events that are metrics too (login outcomes, reuse), counted as they are logged.
+METRICS = {
+    Name.LOGIN_SUCCESS: metrics.LOGIN_SUCCEEDED,
+    Name.LOGIN_FAIL: metrics.LOGIN_FAILED,
+    Name.TOKEN_REUSE: metrics.REFRESH_TOKEN_REUSED,
+}
 
 USER_AGENT_MAX_LENGTH = SecurityEvent._meta.get_field("user_agent").max_length
 EMAIL_MAX_LENGTH = SecurityEvent._meta.get_field("email").max_length
@@ -93,7 +101,8 @@ def record(rows: Iterable[SecurityEvent]) -> list[SecurityEvent]:
 
 def announce(rows: Iterable[SecurityEvent]) -> None:
     """Log each of ``rows`` (saved by the caller) once the current transaction commits: one line
-    each, with the account and session but no e-mail, user agent or anything secret."""
+    each, with the account and session but no e-mail, user agent or anything secret; login
+    outcomes and reuse are counted as metrics too."""
     rows = list(rows)
     if rows:
         transaction.on_commit(lambda: _log(rows))
@@ -101,6 +110,8 @@ def announce(rows: Iterable[SecurityEvent]) -> None:
 
 def _log(rows: list[SecurityEvent]) -> None:
     for row in rows:
+        if row.name in METRICS:
+            metrics.count(METRICS[row.name])
         fields = {
             "event": row.name,
             "reason": row.reason or None,

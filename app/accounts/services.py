@@ -21,7 +21,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from app import tasks
+from app import metrics, tasks
 from app.accounts import events, recovery, selectors, sql, throttling, tokens
 from app.accounts.emails import InvalidEmail, canonical_email
 from app.accounts.errors import (
@@ -52,7 +52,7 @@ from app.accounts.lifetimes import (
     with_lifetimes,
 )
 from app.accounts.models import MailToken, RefreshToken, SecurityEvent, Session, User
-from app.errors import DomainError
+from app.errors import DomainError, Throttled
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,13 @@ def login(
     """Check the credentials (throttled, see ``throttling``) and start a new session; past the
     user's session limit the least recently used live sessions end."""
     now = now or timezone.now()
-    user, attempt = _check_credentials(
-        email=email, password=password, address=address, user_agent=user_agent, now=now
-    )
+    try:
+        user, attempt = _check_credentials(
+            email=email, password=password, address=address, user_agent=user_agent, now=now
+        )
+    except Throttled:
+        metrics.count(metrics.LOGIN_THROTTLED)
+        raise
     if user is None:
         raise InvalidCredentials()
     if settings.REQUIRE_VERIFIED_EMAIL and user.email_verified_at is None:
@@ -305,6 +309,7 @@ def rotate(
                 else ""
             )
             if sql.use_up(token=token, seal=seal, session=session, successor=successor):
+                transaction.on_commit(_count_refresh)
                 return _pair(session=session, refresh_token=successor_token, limits=limits, now=now)
             # Another rotation used it after it was read (it waited for the session's lock,
             # or SQLite has none): judge it again as it now stands.
@@ -322,6 +327,7 @@ def rotate(
             if retried is _REPLACED:
                 raise InvalidRefreshToken()
             if retried is not None:
+                transaction.on_commit(_count_refresh)
                 return _pair(session=session, refresh_token=retried, limits=limits, now=now)
         client = {"address": address, "user_agent": user_agent}
         if usable:
@@ -345,6 +351,10 @@ def rotate(
     if not usable:
         raise InvalidRefreshToken()
     raise RefreshTokenReused()
+
+
+def _count_refresh() -> None:
+    metrics.count(metrics.REFRESHES)
 
 
 def _locked_token(digest: str) -> RefreshToken | None:

@@ -1,8 +1,11 @@
 """Security events (``app.accounts.events``): what each change records, once, in its own
 transaction, with the client that caused it and nothing secret; and their log lines."""
 
+import io
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stdout
 from datetime import timedelta
 
 from constance.test import override_config
@@ -13,11 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from app import metrics
 from app.accounts import events, services, tokens
 from app.accounts.events import Name, Reason
 from app.accounts.models import SecurityEvent, Session, User
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 from tests.accounts_tests.test_views import ApiTestCase, mailed_token, messages_to
+from tests.app_tests.test_metrics import assert_valid_emf
 
 CLIENT = {"REMOTE_ADDR": "198.51.100.7", "HTTP_USER_AGENT": "Tester/1.0"}
 
@@ -479,3 +484,43 @@ class EventRaceTests(TransactionTestCase):
         statuses = self.race(reverse("login"), [body] * self.THREADS)
         self.assertEqual(set(statuses), {429})
         self.assertEqual(names(name=Name.RATE_LIMIT_EXCEEDED), [Name.RATE_LIMIT_EXCEEDED])
+
+
+class MetricTests(EventTestCase):
+    """Login outcomes, refreshes and reuse are counted in the invocation's EMF line."""
+
+    def counted(self, work) -> dict:
+        with redirect_stdout(io.StringIO()) as stdout:
+            with metrics.batch(), self.captureOnCommitCallbacks(execute=True):
+                work()
+        (line,) = stdout.getvalue().splitlines()
+        document = json.loads(line)
+        assert_valid_emf(self, document)
+        declared = {
+            metric["Name"]
+            for directive in document["_aws"]["CloudWatchMetrics"]
+            for metric in directive["Metrics"]
+        }
+        return {name: document[name] for name in declared}
+
+    @override_settings(LOGIN_THROTTLE=login_throttle(per_pair=2, per_address=100, ceiling=100))
+    def test_a_run_of_logins_and_refreshes_is_counted_by_outcome(self):
+        def work():
+            with override_config(REFRESH_REUSE_INTERVAL=0):
+                pair = self.login()
+                self.refresh(pair)
+                self.refresh(pair)
+            for _ in range(3):
+                self.post("login", {"email": "user@example.com", "password": "wrong"})
+
+        self.assertEqual(
+            self.counted(work),
+            {
+                metrics.LOGIN_SUCCEEDED: 1,
+                metrics.REFRESHES: 1,
+                metrics.REFRESH_TOKEN_REUSED: 1,
+                metrics.LOGIN_FAILED: 2,
+                metrics.LOGIN_THROTTLED: 1,
+                metrics.THROTTLED: 1,
+            },
+        )
