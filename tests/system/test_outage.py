@@ -7,6 +7,7 @@ no stack trace) and that token checks that need no database still work, starts P
 again and checks that the same server answers 200 again without a restart.
 """
 
+import json
 import os
 import subprocess
 import time
@@ -42,13 +43,20 @@ def pg(action: str) -> None:
         raise RuntimeError("PostgreSQL did not come back")
 
 
+def json_lines(text: str) -> list[dict]:
+    """The server's JSON log lines in ``text`` (gunicorn's own lines are not JSON)."""
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
 @pytest.mark.system
+@pytest.mark.live(DJANGO_LOG_FORMAT="json")
 def test_a_database_outage_is_a_json_503_then_the_same_server_recovers(api_server):
     base = api_server.url
     credentials = {"email": "fault@example.com", "password": PASSWORD}
     call(base, "POST", "/api/register/", credentials)
     pair = call(base, "POST", "/api/login/", credentials).json()
     assert call(base, "GET", "/api/me/", token=pair["access_token"]).status == 200
+    logged_before = len(api_server.log_path.read_text())
     try:
         pg("stop")
         requests = [
@@ -69,6 +77,20 @@ def test_a_database_outage_is_a_json_503_then_the_same_server_recovers(api_serve
         assert call(base, "GET", "/api/me/", token="not-a-token").status == 401
     finally:
         pg("start")
+    # Each request of the outage logged its cause once, beside its one request line.
+    lines = json_lines(api_server.log_path.read_text()[logged_before:])
+    by_request: dict[str, list[dict]] = {}
+    for line in lines:
+        by_request.setdefault(line["correlation_id"], []).append(line)
+    outage = [
+        group for group in by_request.values() if any(line.get("status") == 503 for line in group)
+    ]
+    assert len(outage) == len(requests), by_request
+    for group in outage:
+        causes = [line for line in group if line["message"].startswith("The database is")]
+        assert len(causes) == 1, group
+        assert causes[0]["level"] == "ERROR" and "5432" in causes[0]["message"], causes
+        assert len(group) == 2, group
     time.sleep(1)
     recovered = [call(base, "GET", "/api/me/", token=pair["access_token"]).status for _ in range(4)]
     assert recovered == [200] * 4
