@@ -17,9 +17,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from app import metrics
-from app.accounts import events, services, tokens
+from app.accounts import events, services, sql, tokens
 from app.accounts.events import Name, Reason
-from app.accounts.models import SecurityEvent, Session, User
+from app.accounts.models import RefreshToken, SecurityEvent, Session, User
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 from tests.accounts_tests.test_views import ApiTestCase, mailed_token, messages_to
 from tests.app_tests.test_metrics import assert_valid_emf
@@ -524,3 +524,31 @@ class MetricTests(EventTestCase):
                 metrics.THROTTLED: 1,
             },
         )
+
+
+class UnstartedLoginTests(EventTestCase):
+    def test_a_login_whose_password_changed_after_its_check_records_nothing(self):
+        now = timezone.now()
+        session = Session(
+            user_id=self.user.pk,
+            created_at=now,
+            last_used_at=now,
+            authenticated_at=now,
+            expires_at=now + timedelta(days=1),
+            password_stamp="stamp",
+        )
+        token = RefreshToken(
+            digest="0" * 64, session=session, created_at=now, expires_at=now + timedelta(hours=1)
+        )
+        started = sql.start_session(
+            session=session,
+            token=token,
+            password="the hash before a change",
+            give_back=[],
+            keep_sessions=10,
+            started=[events.event(Name.LOGIN_SUCCESS, now=now, user_id=self.user.pk)],
+            evicted=events.event(Name.SESSION_EXPIRED, now=now, reason=Reason.SESSION_CAP),
+        )
+        self.assertFalse(started)
+        self.assertFalse(SecurityEvent.objects.exists())
+        self.assertFalse(Session.objects.exists())
