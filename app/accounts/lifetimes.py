@@ -3,7 +3,8 @@
 ``lifetimes()`` reads them on their own; ``with_lifetimes(queryset)`` reads them inside a query
 the caller makes anyway (as subqueries of constance's table), so that the hot paths, refresh
 and login, spend no query of their own on them. Either way a change in the admin applies to the
-next token issued, in every process.
+next token issued, in every process. ``event_retention()`` is the lifetime of a security event,
+read by the daily purge.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from constance import config
 from constance import settings as constance_settings
 from constance.codecs import loads
 from constance.models import Constance
@@ -60,6 +62,12 @@ def bounded(value: timedelta, name: str) -> timedelta:
 def lifetimes() -> Lifetimes:
     """Read the live lifetimes now, in one query."""
     return Lifetimes.from_values(get_values_for_keys(list(KEYS)))
+
+
+def event_retention() -> timedelta:
+    """How long a security event is kept before the purge deletes it
+    (``SECURITY_EVENT_RETENTION_DAYS``, read now), within its bounds."""
+    return bounded(timedelta(days=config.SECURITY_EVENT_RETENTION_DAYS), "event_retention")
 
 
 def with_lifetimes(queryset: QuerySet) -> QuerySet:
