@@ -461,6 +461,11 @@ def _seconds_field(bounds: tuple[timedelta, timedelta]) -> list:
     return ["django.forms.IntegerField", {"min_value": low, "max_value": high}]
 
 
+def _days_field(bounds: tuple[timedelta, timedelta]) -> list:
+    low, high = (bound.days for bound in bounds)
+    return ["django.forms.IntegerField", {"min_value": low, "max_value": high}]
+
+
 def _duration_field(bounds: tuple[timedelta, timedelta]) -> list:
     low, high = bounds
     return [
@@ -478,13 +483,7 @@ CONSTANCE_ADDITIONAL_FIELDS = {
     "reset_duration": _duration_field(LIVE_SETTING_BOUNDS["password_reset"]),
     "verification_duration": _duration_field(LIVE_SETTING_BOUNDS["email_verification"]),
     "revert_duration": _duration_field(LIVE_SETTING_BOUNDS["email_revert"]),
-    "retention_days": [
-        "django.forms.IntegerField",
-        {
-            "min_value": LIVE_SETTING_BOUNDS["event_retention"][0].days,
-            "max_value": LIVE_SETTING_BOUNDS["event_retention"][1].days,
-        },
-    ],
+    "retention_days": _days_field(LIVE_SETTING_BOUNDS["event_retention"]),
 }
 CONSTANCE_CONFIG = {
     "ACCESS_TOKEN_LIFETIME": (
@@ -536,8 +535,8 @@ CONSTANCE_CONFIG = {
     ),
     "SECURITY_EVENT_RETENTION_DAYS": (
         90,
-        "Days a security event is kept (logins, session ends, reuse, locks) before the daily "
-        "purge deletes it, 1 to 3650.",
+        "Days a security event is kept (1 to 3650): the daily purge deletes older ones, and "
+        "with them what users see at /api/me/events/ and staff in the admin.",
         "retention_days",
     ),
 }
@@ -588,6 +587,9 @@ SESSIONS_PER_USER = env_int("SESSIONS_PER_USER", 100, minimum=1)
 # One page of GET /api/sessions/, and the most a client may ask for.
 SESSIONS_PAGE_SIZE = 50
 SESSIONS_MAX_PAGE_SIZE = 100
+# One page of GET /api/me/events/, and the most a client may ask for.
+EVENTS_PAGE_SIZE = 50
+EVENTS_MAX_PAGE_SIZE = 100
 
 # Clock skew tolerated when judging an access token's iat and exp (RFC 7519 section 4.1.4).
 JWT_LEEWAY = timedelta(seconds=env_int("JWT_LEEWAY_SECONDS", 5))

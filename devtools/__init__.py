@@ -32,6 +32,7 @@ API_PATHS = [
     "/api/me/",
     "/api/me/password/",
     "/api/me/email/",
+    "/api/me/events/",
     "/api/password/reset/",
     "/api/password/reset/confirm/",
     "/api/email/verify/",

@@ -1,14 +1,22 @@
-"""Admin for users and (read-only) sessions with their tokens; constance adds its own page."""
+"""Admin for users, (read-only) sessions with their tokens and (append-only) security events;
+constance adds its own page."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from app.accounts import services
-from app.accounts.models import RefreshToken, Session, User
+from app.accounts import events, services
+from app.accounts.models import RefreshToken, SecurityEvent, Session, User
 from app.accounts.views import client, links_base
 
 
@@ -29,7 +37,7 @@ class UserAdmin(BaseUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
     actions = ["end_all_sessions", "lift_login_locks", "send_password_resets"]
-    readonly_fields = ("sessions", "email_verified_at", "pending_email")
+    readonly_fields = ("sessions", "security_events", "email_verified_at", "pending_email")
     list_display = (
         "email",
         "username",
@@ -57,6 +65,7 @@ class UserAdmin(BaseUserAdmin):
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
         ("Sessions", {"fields": ("sessions",)}),
+        ("Security events", {"fields": ("security_events",)}),
     )
     add_fieldsets = (
         (
@@ -121,6 +130,16 @@ class UserAdmin(BaseUserAdmin):
             ),
         )
         return format_html("<ul>{}</ul>", rows) if rows else "none"
+
+    @admin.display(description="security events")
+    def security_events(self, user):
+        """A link to the user's events in their own list, where they can be filtered further."""
+        return format_html(
+            '<a href="{}?{}={}">The events of this account</a>',
+            reverse("admin:accounts_securityevent_changelist"),
+            EventUserFilter.parameter_name,
+            user.pk,
+        )
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -195,3 +214,106 @@ class SessionAdmin(admin.ModelAdmin):
             session_ids=queryset.values_list("pk", flat=True), **client(request)
         )
         self.message_user(request, f"Ended {ended} sessions.", messages.SUCCESS)
+
+
+# An id that fits a bigint: anything else in the query string is refused, not sent to the database.
+_ID = re.compile(r"[0-9]{1,18}")
+
+
+class EventUserFilter(admin.SimpleListFilter):
+    """The events of one user (``?user=<id>``, as the user's page links). Shown only once
+    chosen: a list of every user to pick from would load the whole user table."""
+
+    title = "user"
+    parameter_name = "user"
+
+    def lookups(self, request, model_admin):
+        user_id = self.value()
+        if user_id is None:
+            return []
+        # A filter with no choice is dropped unapplied: one that is no id must reach queryset().
+        email = (
+            User.objects.filter(pk=user_id).values_list("email", flat=True).first()
+            if _ID.fullmatch(user_id)
+            else None
+        )
+        return [(user_id, email or f"user {user_id} (none now)")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        if not _ID.fullmatch(self.value()):
+            raise IncorrectLookupParameters(f"{self.parameter_name} must be a user id")
+        return queryset.filter(user_id=int(self.value()))
+
+
+class ReasonFilter(admin.SimpleListFilter):
+    """The reasons the services write (``events.Reason``): a fixed list, where Django's own
+    filter of a text column would read every distinct value from the table."""
+
+    title = "reason"
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):
+        return [
+            (value, value)
+            for name, value in vars(events.Reason).items()
+            if name.isupper() and isinstance(value, str)
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(reason=self.value()) if self.value() is not None else queryset
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(admin.ModelAdmin):
+    """The events, newest first, for staff who may view them. Append-only: nobody adds,
+    changes or deletes one here, superusers included; the daily purge ends them."""
+
+    list_display = (
+        "at",
+        "name",
+        "reason",
+        "user",
+        "email",
+        "session_id",
+        "address",
+        "user_agent",
+    )
+    # No date_hierarchy: its list of years is a DISTINCT over the whole table.
+    list_filter = ("name", ReasonFilter, ("at", admin.DateFieldListFilter), EventUserFilter)
+    list_select_related = ("user",)
+    list_per_page = 50
+    # One count of the filtered rows is enough; the table's total would be a second scan.
+    show_full_result_count = False
+    ordering = ("-id",)
+    # Enables the search box; get_search_results decides what a term matches.
+    search_fields = ("address", "session_id", "email", "user__email")
+    search_help_text = (
+        "An IP address or a session id (exact), or part of an e-mail (the event's or its user's)."
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        """An IP address matches the client address and a UUID the session (exactly, on their
+        indexes, and never as text the column's type refuses); anything else part of the
+        event's e-mail or its user's."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        address = events.ip_or_none(term)
+        if address:
+            return queryset.filter(address=address), False
+        try:
+            return queryset.filter(session_id=UUID(term)), False
+        except ValueError:
+            pass
+        return queryset.filter(Q(email__icontains=term) | Q(user__email__icontains=term)), False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

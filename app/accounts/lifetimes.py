@@ -3,7 +3,8 @@
 ``lifetimes()`` reads them on their own; ``with_lifetimes(queryset)`` reads them inside a query
 the caller makes anyway (as subqueries of constance's table), so that the hot paths, refresh
 and login, spend no query of their own on them. Either way a change in the admin applies to the
-next token issued, in every process.
+next token issued, in every process. ``event_retention()`` is the lifetime of a security event,
+read by the daily purge.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def lifetimes() -> Lifetimes:
     return Lifetimes.from_values(get_values_for_keys(list(KEYS)))
 
 
+def event_retention() -> timedelta:
+    """How long a security event is kept before the purge deletes it
+    (``SECURITY_EVENT_RETENTION_DAYS``, read now), within its bounds."""
+    return bounded(timedelta(days=config.SECURITY_EVENT_RETENTION_DAYS), "event_retention")
+
+
 def with_lifetimes(queryset: QuerySet) -> QuerySet:
     """``queryset`` whose rows also carry the stored lifetimes (constance's database rows)."""
     stored = Constance.objects.values("value")
@@ -83,8 +90,3 @@ def lifetimes_of(row) -> Lifetimes:
         raw = getattr(row, f"_lifetime_{key}")
         values[key] = loads(raw) if raw is not None else constance_settings.CONFIG[key][0]
     return Lifetimes.from_values(values)
-
-
-def event_retention() -> timedelta:
-    """How long security events are kept (constance, read now), within its bounds."""
-    return bounded(timedelta(days=config.SECURITY_EVENT_RETENTION_DAYS), "event_retention")

@@ -296,6 +296,36 @@ SESSIONS = extend_schema(
         answered("sessions", EXAMPLE_SESSION)
     ],
 )
+EXAMPLE_EVENT = {
+    "id": 4211,
+    "event": "session_expired",
+    "reason": "ended_by_user",
+    "at": "2026-11-24T09:15:00Z",
+    "session_id": EXAMPLE_SESSION["id"],
+    "client_address": "203.0.113.7",
+    "user_agent": "Mozilla/5.0",
+}
+EVENTS = extend_schema(
+    operation_id="events_list",
+    summary="List what happened to your account, newest first, a page at a time",
+    description=(
+        "Your account's security events: logins and failed logins, sessions started and "
+        "ended (and why), password and e-mail changes, resets, locks and limits reached, each "
+        "with the address and user agent of the client that caused it. Kept for 90 days by "
+        "default (`SECURITY_EVENT_RETENTION_DAYS`). Only your account's: an e-mail typed at a "
+        "failed login is never shown. Pages of 50 by default (`page_size` up to 100); follow "
+        "`next` for older events."
+    ),
+    responses={
+        200: serializers.SecurityEventSerializer(many=True),
+        401: SESSION_ENDED,
+        404: _example("A `cursor` that is not one of ours.", "not_found", "Invalid cursor"),
+    },
+    examples=[
+        # drf-spectacular wraps it in the page (next, previous, results).
+        answered("events", EXAMPLE_EVENT)
+    ],
+)
 SESSION_END = extend_schema(
     operation_id="session_end",
     summary="End one of your sessions: its refresh tokens stop working",
@@ -621,6 +651,7 @@ _describe("app.accounts.views.SessionsView", get=SESSIONS)
 _describe("app.accounts.views.SessionView", delete=SESSION_END)
 _describe("app.accounts.views.PasswordView", post=PASSWORD_CHANGE)
 _describe("app.accounts.views.MeEmailView", get=ME_EMAIL)
+_describe("app.accounts.views.EventsView", get=EVENTS)
 _describe("app.accounts.views.PasswordResetView", post=PASSWORD_RESET)
 _describe("app.accounts.views.PasswordResetConfirmView", post=PASSWORD_RESET_CONFIRM)
 _describe("app.accounts.views.EmailVerifyView", post=EMAIL_VERIFY)

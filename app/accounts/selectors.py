@@ -1,4 +1,5 @@
-"""Every read the accounts API makes for a request: profiles, sessions, live settings.
+"""Every read the accounts API makes for a request: profiles, sessions, security events, live
+settings.
 
 Services write; these only read (HackSoft's styleguide: services push, selectors pull).
 """
@@ -13,7 +14,7 @@ from django.db.models import QuerySet
 
 from app.accounts.errors import SessionEnded, UserGone
 from app.accounts.lifetimes import bounded
-from app.accounts.models import Session, User
+from app.accounts.models import SecurityEvent, Session, User
 
 
 def get_profile(*, user_id: int) -> User:
@@ -61,6 +62,14 @@ def sessions_of(*, user_id: int, session_id: str | None, now: datetime) -> Query
         .started_under(caller.user.password)
         .order_by("-created_at")
     )
+
+
+def events_of(*, user_id: int, session_id: str | None, now: datetime) -> QuerySet[SecurityEvent]:
+    """The security events of the user's own account, newest first, for a caller whose own
+    session is live (``live_session``): never another account's, nor one of no account (a
+    login to an unknown e-mail)."""
+    live_session(user_id=user_id, session_id=session_id, now=now)
+    return SecurityEvent.objects.of_user(user_id)
 
 
 def reauthentication_window() -> timedelta:

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from app.accounts import tokens
 from app.accounts.emails import InvalidEmail, canonical_email
-from app.accounts.models import Session, User
+from app.accounts.models import SecurityEvent, Session, User
 
 
 class _StringOnly:
@@ -196,6 +196,35 @@ class SessionSerializer(serializers.ModelSerializer):
 
     def get_current(self, session) -> bool:
         return str(session.pk) == self.context.get("session_id")
+
+
+class SecurityEventSerializer(serializers.ModelSerializer):
+    """An event of your account. No e-mail: at a failed login it is whatever was typed."""
+
+    event = serializers.ChoiceField(
+        source="name",
+        choices=SecurityEvent.Name.choices,
+        help_text="What happened (OWASP's Logging Vocabulary, and the product's own names).",
+    )
+    client_address = serializers.IPAddressField(
+        source="address",
+        allow_null=True,
+        help_text="The address of the client that caused it, when known.",
+    )
+
+    class Meta:
+        model = SecurityEvent
+        fields = ["id", "event", "reason", "at", "session_id", "client_address", "user_agent"]
+        extra_kwargs = {
+            "reason": {
+                "help_text": (
+                    "How it happened; for session_expired, who or what ended the session. "
+                    "Empty when there is nothing to add."
+                )
+            },
+            "session_id": {"help_text": "The session it happened to or in, when any."},
+            "user_agent": {"help_text": "The client's User-Agent; empty when none was sent."},
+        }
 
 
 class RegisteredUserSerializer(serializers.ModelSerializer):

@@ -12,6 +12,7 @@ urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
     path("me/password/", views.PasswordView.as_view(), name="password"),
     path("me/email/", views.MeEmailView.as_view(), name="me-email"),
+    path("me/events/", views.EventsView.as_view(), name="me-events"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password-reset"),
     path(
         "password/reset/confirm/",

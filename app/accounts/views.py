@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from app.accounts import selectors, serializers, services, tokens
 from app.accounts.errors import IssuerUnknown
-from app.accounts.pagination import SessionsPage
+from app.accounts.pagination import EventsPage, SessionsPage
 
 
 def client_address(request) -> str | None:
@@ -89,6 +89,7 @@ class APIRootView(PublicAPIView):
             "password",
             "sessions",
             "me-email",
+            "me-events",
             "password-reset",
             "password-reset-confirm",
             "email-verify",
@@ -218,6 +219,19 @@ class MeEmailView(APIView):
     def get(self, request):
         user = selectors.get_email_status(user_id=request.user.id)
         return Response(serializers.EmailStatusSerializer(user).data)
+
+
+class EventsView(APIView):
+    pagination_class = EventsPage
+
+    def get(self, request):
+        events = selectors.events_of(
+            user_id=request.user.id, session_id=request.user.session_id, now=timezone.now()
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(events, request, view=self)
+        data = serializers.SecurityEventSerializer(page, many=True).data
+        return paginator.get_paginated_response(data)
 
 
 class PasswordResetView(PublicAPIView):

@@ -6,11 +6,13 @@ import jwt
 from constance import config
 from django.contrib.auth.models import Permission
 from django.core import mail
+from django.db import connection
 from django.test import TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from app.accounts import services, tokens
+from app.accounts import events, services, tokens
 from app.accounts.errors import InvalidCredentials, InvalidRefreshToken, LoginThrottled
 from app.accounts.models import Session, User
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
@@ -345,3 +347,131 @@ class MailAdminTests(TestCase):
         mail.outbox.clear()
         self.send_resets(self.verified)
         self.assertEqual(mail.outbox, [])
+
+
+class SecurityEventAdminTests(TestCase):
+    """The events' list: filters that never load a whole table, bounded queries, and no way
+    to add, change or delete an event, for superusers either."""
+
+    def setUp(self):
+        self.admin = User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
+        self.client.force_login(self.admin)
+        self.user = make_user()
+        self.other = make_user(email="other@example.com")
+        self.url = reverse("admin:accounts_securityevent_changelist")
+        now = timezone.now()
+        self.login = self.record(
+            events.Name.LOGIN_SUCCESS, user_id=self.user.pk, address="203.0.113.7", now=now
+        )
+        self.failed = self.record(
+            events.Name.LOGIN_FAIL,
+            reason=events.Reason.UNKNOWN_ACCOUNT,
+            email="typed@example.com",
+            address="198.51.100.9",
+            now=now,
+        )
+        self.ended = self.record(
+            events.Name.SESSION_EXPIRED,
+            user_id=self.other.pk,
+            reason=events.Reason.LOGOUT,
+            session_id="3f1c2d8e-5b7a-4c21-9f0e-8a6d4b2c1e90",
+            now=now - timedelta(days=40),
+        )
+
+    def record(self, name, **fields):
+        (row,) = events.record([events.event(name, **fields)])
+        return row
+
+    def shown(self, **query) -> set[int]:
+        response = self.client.get(self.url, query)
+        self.assertEqual(response.status_code, 200)
+        return {row.pk for row in response.context["cl"].result_list}
+
+    def test_the_list_renders_its_columns_and_filters(self):
+        response = self.client.get(self.url)
+        for text in (
+            "By event",
+            "By reason",
+            "By time",
+            "typed@example.com",
+            "198.51.100.9",
+            "user@example.com",
+            "3f1c2d8e-5b7a-4c21-9f0e-8a6d4b2c1e90",
+        ):
+            with self.subTest(text):
+                self.assertContains(response, text)
+
+    def test_the_list_filters_by_event_reason_time_user_and_search(self):
+        cases = {
+            "event": ({"name__exact": "authn_login_fail"}, {self.failed.pk}),
+            "reason": ({"reason": "logout"}, {self.ended.pk}),
+            "past 7 days": (
+                {"at__gte": str(timezone.now() - timedelta(days=7))},
+                {self.login.pk, self.failed.pk},
+            ),
+            "user": ({"user": str(self.user.pk)}, {self.login.pk}),
+            "address": ({"q": "203.0.113.7"}, {self.login.pk}),
+            "session": ({"q": "3f1c2d8e-5b7a-4c21-9f0e-8a6d4b2c1e90"}, {self.ended.pk}),
+            "typed e-mail": ({"q": "typed@"}, {self.failed.pk}),
+            "user's e-mail": ({"q": "other@example"}, {self.ended.pk}),
+        }
+        for label, (query, expected) in cases.items():
+            with self.subTest(label):
+                self.assertEqual(self.shown(**query), expected)
+
+    def test_the_user_filter_names_the_chosen_user_and_refuses_what_is_no_id(self):
+        response = self.client.get(self.url, {"user": str(self.user.pk)})
+        self.assertContains(response, "By user")
+        self.assertNotContains(self.client.get(self.url), "By user")
+        for value in ("abc", "1" * 30, "-1"):
+            with self.subTest(value):
+                response = self.client.get(self.url, {"user": value})
+                self.assertRedirects(response, f"{self.url}?e=1", fetch_redirect_response=False)
+
+    def test_the_user_page_links_to_that_users_events(self):
+        page = self.client.get(reverse("admin:accounts_user_change", args=[self.user.pk]))
+        self.assertContains(page, f"{self.url}?user={self.user.pk}")
+
+    def test_a_superuser_cannot_add_change_or_delete_an_event(self):
+        change = reverse("admin:accounts_securityevent_change", args=[self.login.pk])
+        delete = reverse("admin:accounts_securityevent_delete", args=[self.login.pk])
+        page = self.client.get(change)
+        self.assertEqual(page.status_code, 200)
+        self.assertNotContains(page, 'name="_save"')
+        self.assertNotContains(self.client.get(self.url), 'value="delete_selected"')
+        responses = {
+            "add": self.client.get(reverse("admin:accounts_securityevent_add")),
+            "change": self.client.post(change, {"reason": "edited"}),
+            "delete page": self.client.get(delete),
+            "delete": self.client.post(delete, {"post": "yes"}),
+        }
+        for label, response in responses.items():
+            with self.subTest(label):
+                self.assertEqual(response.status_code, 403)
+        self.client.post(
+            self.url, {"action": "delete_selected", "_selected_action": [self.login.pk]}
+        )
+        self.login.refresh_from_db()
+        self.assertEqual(self.login.reason, "")
+
+    def test_the_list_costs_the_same_queries_with_30_rows_as_with_3(self):
+        def queries():
+            with CaptureQueriesContext(connection) as captured:
+                self.assertEqual(self.client.get(self.url).status_code, 200)
+            return len(captured)
+
+        few = queries()
+        users = [make_user(email=f"u{number}@example.com") for number in range(30)]
+        events.record(
+            events.event(
+                events.Name.LOGIN_SUCCESS,
+                now=timezone.now(),
+                user_id=user.pk,
+                address="192.0.2.1",
+                session_id="3f1c2d8e-5b7a-4c21-9f0e-8a6d4b2c1e90",
+            )
+            for user in users
+        )
+        self.assertEqual(queries(), few)
+        # The admin's session and user, the count, the page (users joined in).
+        self.assertLessEqual(few, 5)

@@ -4,7 +4,7 @@ import base64
 import hashlib
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from unittest import mock
 from urllib.parse import urlencode, urlsplit
 
@@ -21,9 +21,9 @@ from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 from rest_framework.test import APITestCase, APITransactionTestCase
 
-from app.accounts import keys, recovery, tokens, views
+from app.accounts import events, keys, recovery, tokens, views
 from app.accounts.errors import PasswordUnchanged, ReauthenticationRequired, SessionEnded
-from app.accounts.models import MailToken, RefreshToken, Session, User
+from app.accounts.models import MailToken, RefreshToken, SecurityEvent, Session, User
 from devtools.mailbox import link_in, token_in
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 
@@ -551,7 +551,7 @@ class MalformedRequestTests(ApiTestCase):
         response = self.client.get(reverse("api-root"), HTTP_ACCEPT="application/json")
         names = [
             *("register", "login", "refresh", "logout", "logout-all", "me", "password"),
-            *("sessions", "me-email", "password-reset", "password-reset-confirm"),
+            *("sessions", "me-email", "me-events", "password-reset", "password-reset-confirm"),
             *("email-verify", "email-verify-resend", "email-revert", "health"),
         ]
         expected = {name: f"http://testserver{reverse(name)}" for name in names}
@@ -696,6 +696,161 @@ class SessionsApiTests(ApiTestCase):
         ):
             with self.subTest(path=response.wsgi_request.path):
                 self.assertError(response, 401, "not_authenticated")
+
+
+class EventsApiTests(ApiTestCase):
+    """``GET /api/me/events/``: the caller's own account's events, newest first, in pages.
+
+    The services may record events of their own (a login's); the tests compare with what the
+    table holds for the caller rather than count rows."""
+
+    FIELDS = {"id", "event", "reason", "at", "session_id", "client_address", "user_agent"}
+
+    def setUp(self):
+        self.user = make_user()
+        self.other = make_user(email="other@example.com")
+        self.pair = self.login()
+        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.pair['access_token']}")
+
+    def record(self, name=events.Name.LOGIN_SUCCESS, user=None, **fields):
+        (row,) = events.record(
+            [events.event(name, now=timezone.now(), user_id=(user or self.user).pk, **fields)]
+        )
+        return row
+
+    def own_ids(self):
+        return list(
+            SecurityEvent.objects.filter(user=self.user)
+            .order_by("-id")
+            .values_list("id", flat=True)
+        )
+
+    def all_pages(self, **query):
+        page = self.client.get(reverse("me-events"), query).json()
+        pages = [page["results"]]
+        while page["next"]:
+            page = self.client.get(page["next"]).json()
+            pages.append(page["results"])
+        return pages
+
+    def test_the_list_shows_the_callers_events_newest_first_with_their_fields(self):
+        session_id = "3f1c2d8e-5b7a-4c21-9f0e-8a6d4b2c1e90"
+        older = self.record(events.Name.LOGIN_FAIL, reason=events.Reason.WRONG_PASSWORD)
+        newer = self.record(
+            events.Name.SESSION_EXPIRED,
+            reason=events.Reason.ENDED_BY_USER,
+            session_id=session_id,
+            address="203.0.113.7",
+            user_agent="Mozilla/5.0",
+            email="user@example.com",
+        )
+        response = self.client.get(reverse("me-events"))
+        self.assertEqual(response.status_code, 200, response.content)
+        results = response.json()["results"]
+        self.assertEqual([each["id"] for each in results], self.own_ids())
+        shown = {each["id"]: each for each in results}
+        self.assertEqual(set(shown[newer.pk]), self.FIELDS)
+        self.assertEqual(
+            shown[newer.pk],
+            {
+                "id": newer.pk,
+                "event": "session_expired",
+                "reason": "ended_by_user",
+                "at": shown[newer.pk]["at"],
+                "session_id": session_id,
+                "client_address": "203.0.113.7",
+                "user_agent": "Mozilla/5.0",
+            },
+        )
+        self.assertEqual(datetime.fromisoformat(shown[newer.pk]["at"]), newer.at)
+        self.assertEqual(
+            (shown[older.pk]["reason"], shown[older.pk]["session_id"]),
+            ("wrong_password", None),
+        )
+        self.assertIsNone(shown[older.pk]["client_address"])
+        self.assertLess(results.index(shown[newer.pk]), results.index(shown[older.pk]))
+
+    def test_another_accounts_events_and_those_of_no_account_never_appear(self):
+        theirs = self.record(events.Name.LOGIN_SUCCESS, user=self.other, address="198.51.100.9")
+        (unknown,) = events.record(
+            [
+                events.event(
+                    events.Name.LOGIN_FAIL,
+                    now=timezone.now(),
+                    reason=events.Reason.UNKNOWN_ACCOUNT,
+                    email="typed-by-someone@example.com",
+                )
+            ]
+        )
+        mine = self.record()
+        response = self.client.get(reverse("me-events"), {"page_size": 100})
+        ids = [each["id"] for each in response.json()["results"]]
+        self.assertIn(mine.pk, ids)
+        self.assertNotIn(theirs.pk, ids)
+        self.assertNotIn(unknown.pk, ids)
+        self.assertEqual(ids, self.own_ids())
+        body = response.content.decode()
+        self.assertNotIn("typed-by-someone@example.com", body)
+        self.assertNotIn("198.51.100.9", body)
+
+    def test_no_email_is_shown_not_even_the_accounts_own(self):
+        self.record(email="user@example.com")
+        response = self.client.get(reverse("me-events"))
+        self.assertNotIn("user@example.com", response.content.decode())
+        for each in response.json()["results"]:
+            with self.subTest(id=each["id"]):
+                self.assertEqual(set(each), self.FIELDS)
+
+    def test_the_list_comes_in_pages_of_the_size_asked_for_within_the_maximum(self):
+        for _ in range(5):
+            self.record()
+        pages = self.all_pages(page_size=2)
+        ids = [each["id"] for results in pages for each in results]
+        self.assertEqual(ids, self.own_ids())
+        self.assertTrue(all(len(results) == 2 for results in pages[:-1]))
+        with override_settings(EVENTS_MAX_PAGE_SIZE=3):
+            capped = self.client.get(reverse("me-events"), {"page_size": 1000}).json()
+        self.assertEqual(len(capped["results"]), 3)
+        with override_settings(EVENTS_PAGE_SIZE=1):
+            default = self.client.get(reverse("me-events")).json()
+        self.assertEqual(len(default["results"]), 1)
+
+    def test_a_page_costs_the_same_two_queries_however_many_events_there_are(self):
+        for count in (1, 30):
+            SecurityEvent.objects.bulk_create(
+                events.event(events.Name.LOGIN_SUCCESS, now=timezone.now(), user_id=self.user.pk)
+                for _ in range(count)
+            )
+            with self.subTest(rows=count), self.assertNumQueries(2):
+                self.assertEqual(self.client.get(reverse("me-events")).status_code, 200)
+
+    def test_a_bad_cursor_is_a_json_404(self):
+        def cursor(**fields):
+            return base64.b64encode(urlencode(fields).encode()).decode()
+
+        cases = {
+            "not base64": "not-a-cursor",
+            "a position that is no integer": cursor(p="garbage"),
+            "a date for a position": cursor(p="2024-01-01"),
+            "a negative position": cursor(p="-1"),
+            "a fraction": cursor(p="1.5"),
+            "a NUL in the position": cursor(p="12\x00"),
+            "digits past a bigint": cursor(p="9" * 30),
+            "digits of another script": cursor(p="\u0663"),
+        }
+        for label, value in cases.items():
+            with self.subTest(label):
+                response = self.client.get(reverse("me-events"), {"cursor": value})
+                self.assertError(response, 404, "not_found")
+
+    def test_a_token_of_an_ended_session_gets_401(self):
+        self.post("logout", {"refresh_token": self.pair["refresh_token"]})
+        body = self.assertError(self.client.get(reverse("me-events")), 401, "invalid_token")
+        self.assertEqual(body["detail"], SessionEnded.default_message)
+
+    def test_the_list_needs_a_bearer_token(self):
+        self.client.credentials()
+        self.assertError(self.client.get(reverse("me-events")), 401, "not_authenticated")
 
 
 class PasswordChangeTests(ApiTestCase):
