@@ -4,9 +4,11 @@ Serves the API with gunicorn on 127.0.0.1 (``api_server``), checks it works, sto
 PostgreSQL cluster with ``pg_ctlcluster`` (root, as in CI), checks that every API call that
 needs the database answers 503 in the API's JSON error shape with ``Retry-After`` (no HTML,
 no stack trace) and that token checks that need no database still work, starts PostgreSQL
-again and checks that the same server answers 200 again without a restart.
+again and checks that the same server answers 200 again without a restart. Its logs are JSON
+lines, as on Lambda: each 503 logs its cause once and its request line, nothing more.
 """
 
+import json
 import os
 import subprocess
 import time
@@ -42,7 +44,32 @@ def pg(action: str) -> None:
         raise RuntimeError("PostgreSQL did not come back")
 
 
+def json_lines(path, start: int) -> list[dict]:
+    """The JSON lines of the server's log from byte ``start`` on (gunicorn's own are text)."""
+    with open(path, "rb") as log:
+        log.seek(start)
+        text = log.read().decode()
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def assert_each_cause_logged_once(lines: list[dict], answered: int) -> None:
+    """Every 503 request line has, in its correlation id, exactly one line naming the cause;
+    Django's "Service Unavailable: PATH" echo is not there."""
+    failed = [line for line in lines if line.get("logger") == "app.request"]
+    assert [line["status"] for line in failed] == [503] * answered, failed
+    for answer in failed:
+        same = [line for line in lines if line.get("correlation_id") == answer["correlation_id"]]
+        causes = [
+            line for line in same if line["message"].startswith("The database is unavailable: ")
+        ]
+        assert len(causes) == 1, (answer["path"], same)
+        assert causes[0]["level"] == "ERROR" and causes[0]["exception_name"], causes
+        assert answer["level"] == "ERROR"
+    assert not [line for line in lines if line.get("logger") == "django.request"], lines
+
+
 @pytest.mark.system
+@pytest.mark.live(DJANGO_LOG_FORMAT="json")
 def test_a_database_outage_is_a_json_503_then_the_same_server_recovers(api_server):
     base = api_server.url
     credentials = {"email": "fault@example.com", "password": PASSWORD}
@@ -51,6 +78,7 @@ def test_a_database_outage_is_a_json_503_then_the_same_server_recovers(api_serve
     assert call(base, "GET", "/api/me/", token=pair["access_token"]).status == 200
     try:
         pg("stop")
+        logged_before = api_server.log_path.stat().st_size
         requests = [
             ("POST", "/api/login/", credentials, None),
             ("POST", "/api/refresh/", {"refresh_token": pair["refresh_token"]}, None),
@@ -65,6 +93,7 @@ def test_a_database_outage_is_a_json_503_then_the_same_server_recovers(api_serve
             assert reply.json()["code"] == "service_unavailable"
             assert reply.headers.get("Retry-After") is not None
             assert "Traceback" not in reply.text
+        assert_each_cause_logged_once(json_lines(api_server.log_path, logged_before), len(requests))
         # Access tokens need no database.
         assert call(base, "GET", "/api/me/", token="not-a-token").status == 401
     finally:
