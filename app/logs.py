@@ -102,7 +102,7 @@ class JsonFormatter(LibraryJsonFormatter):
         return f"{seconds},{int(record.msecs):03d}+0000"
 
 
-# Attributes of every record (python-json-logger's list, Python's own) and what we add to it.
+# The attributes every LogRecord has (python-json-logger's list): the rest are extras.
 _RESERVED = frozenset({*RESERVED_ATTRS, "exc_info", "stack_info"})
 
 

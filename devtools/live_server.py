@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import dj_database_url
@@ -68,9 +69,21 @@ def start_lambda_serve(
     for line in process.stdout:
         found = re.search(r"lambda-serve: http://127\.0\.0\.1:(\d+)/", line)
         if found:
+            # The function's stdout goes on (its EMF lines, one per invocation): into the log,
+            # or a full pipe would stop the server mid-write.
+            threading.Thread(target=_copy_lines, args=(process.stdout, log), daemon=True).start()
             return process, f"http://127.0.0.1:{found[1]}/dev"
     process.kill()
     raise RuntimeError("lambda-serve exited before it served")
+
+
+def _copy_lines(source, log) -> None:
+    """Copy ``source`` into ``log`` line by line until either ends."""
+    for line in source:
+        try:
+            log.write(line)
+        except ValueError:  # the log was closed: the server is being stopped
+            return
 
 
 def start_gunicorn(env: dict, *, workers: int, log) -> tuple[subprocess.Popen, str, socket.socket]:

@@ -6,6 +6,10 @@ request needs is loaded, with no database connection left open. Then HTTP events
 REST API, Function URLs) go straight to Django through apig-wsgi; every other event (the daily
 schedule, ``zappa manage``, ``zappa invoke``) goes to Zappa's own handler, imported the first
 time one comes. Zappa's handler imports boto3 at its top: a cold start here does not.
+
+Every invocation logs with its ``function_request_id``, its ``correlation_id`` (API Gateway's
+request id) and ``cold_start`` (``app.logs``), and writes its metrics in at most one EMF line
+(``app.metrics``).
 """
 
 import contextlib
