@@ -51,13 +51,14 @@ SESSION_ROWS = 10_000
 
 def crowded_sessions(client, state, login, me) -> list[tuple[str, float, float]]:
     """The sessions list and a login with 10,000 session rows of the user in the table: half
-    ended, half live (the session cap raised so that they stay), measured beside ``me``."""
+    ended, half live (the session cap raised so that they stay), and the events list with
+    10,000 events of the user among 20,000, measured beside ``me``."""
     from datetime import timedelta
 
     from django.test import override_settings
     from django.utils import timezone
 
-    from app.accounts.models import Session, User
+    from app.accounts.models import SecurityEvent, Session, User
 
     user = User.objects.get(email="bench@example.com")
     stamp = Session.objects.filter(user=user).first().password_stamp
@@ -74,7 +75,26 @@ def crowded_sessions(client, state, login, me) -> list[tuple[str, float, float]]
         )
         for number in range(SESSION_ROWS)
     )
+    # And as many events of the user, with 10,000 of other accounts beside them.
+    SecurityEvent.objects.bulk_create(
+        SecurityEvent(
+            name=SecurityEvent.Name.LOGIN_FAIL,
+            reason="wrong_password",
+            at=now - timedelta(seconds=number),
+            user=user if number % 2 else None,
+            address="198.51.100.7",
+        )
+        for number in range(SESSION_ROWS * 2)
+    )
     authorization = {"HTTP_AUTHORIZATION": f"Bearer {state['access_token']}"}
+
+    def events_page(size: int):
+        def call():
+            response = client.get("/api/me/events/", {"page_size": size}, **authorization)
+            assert response.status_code == 200, response.content
+            assert len(response.json()["results"]) == size
+
+        return call
 
     def sessions_page(size: int):
         def call():
@@ -88,6 +108,9 @@ def crowded_sessions(client, state, login, me) -> list[tuple[str, float, float]]
         return [
             measure(f"GET /api/sessions/, {SESSION_ROWS:,} rows, page of 50", sessions_page(50)),
             measure(f"GET /api/sessions/, {SESSION_ROWS:,} rows, page of 100", sessions_page(100)),
+            measure(
+                f"GET /api/me/events/, {SESSION_ROWS:,} own events, page of 50", events_page(50)
+            ),
             measure(f"GET /api/me/, {SESSION_ROWS:,} rows (yardstick)", me),
             measure(
                 f"POST /api/login/, {SESSION_ROWS:,} rows (Argon2)",
