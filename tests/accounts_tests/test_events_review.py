@@ -7,7 +7,7 @@ import time
 import unittest
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.test import TransactionTestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +17,7 @@ from app.accounts import services, throttling
 from app.accounts.errors import InvalidCredentials, TooManyLogins
 from app.accounts.events import Name, Reason
 from app.accounts.models import SecurityEvent, Session, User
+from app.accounts.tokens import refresh_token_digest
 from tests.accounts_tests.factories import PASSWORD, login_throttle, make_user
 
 postgresql_only = unittest.skipUnless(
@@ -208,3 +209,77 @@ class OddInputTests(TransactionTestCase):
                 response = client.get(reverse("me-events"), {"cursor": cursor, "page_size": "-1"})
                 self.assertLess(response.status_code, 500)
                 self.assertEqual(response["Content-Type"], "application/json")
+
+
+def race(calls) -> None:
+    """Run each of ``calls`` in its own thread with its own connection, released at once."""
+    barrier = threading.Barrier(len(calls))
+
+    def one(call):
+        try:
+            barrier.wait(timeout=30)
+            call()
+        except Exception:  # noqa: BLE001 - the outcome is read from the database
+            pass
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one, args=(call,), daemon=True) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+
+def post(name, body, **extra):
+    return lambda: APIClient().post(reverse(name), body, format="json", **extra)
+
+
+class NaturalRaceTests(TransactionTestCase):
+    """Real parallel requests, no lock held by the test."""
+
+    ROUNDS = 10 if connection.vendor == "postgresql" else 3
+
+    def setUp(self):
+        self.user = make_user(email_verified_at=timezone.now())
+
+    def login(self) -> dict:
+        return services.login(email=self.user.email, password=PASSWORD).__dict__
+
+    def assert_one_end_each(self):
+        doubled = (
+            SecurityEvent.objects.filter(name=Name.SESSION_EXPIRED)
+            .values("session_id")
+            .annotate(n=models.Count("id"))
+            .filter(n__gt=1)
+        )
+        self.assertEqual(list(doubled), [])
+
+    @override_settings(SESSIONS_PER_USER=1, LOGIN_THROTTLE=login_throttle(successes=10**6))
+    def test_parallel_logins_past_the_cap_record_one_end_per_evicted_session(self):
+        body = {"email": self.user.email, "password": PASSWORD}
+        for _ in range(self.ROUNDS):
+            race([post("login", body)] * 8)
+        self.assert_one_end_each()
+
+    def test_held_parallel_ends_of_one_session_by_every_way_record_one_end(self):
+        """Held: logout, logout everywhere, ending it by id, the admin's actions, the purge,
+        deactivation, all at once: one event per session."""
+        for _ in range(self.ROUNDS):
+            victim, caller = self.login(), self.login()
+            bearer = {"HTTP_AUTHORIZATION": f"Bearer {caller['access_token']}"}
+            victim_id = Session.objects.get(
+                tokens__digest=refresh_token_digest(victim["refresh_token"])
+            ).pk
+            race(
+                [
+                    post("logout", {"refresh_token": victim["refresh_token"]}),
+                    post("logout", {"refresh_token": victim["refresh_token"]}),
+                    post("logout-all", {}, **bearer),
+                    lambda: services.end_sessions(session_ids=[victim_id]),
+                    lambda: services.end_user_sessions(user_id=self.user.pk),
+                    lambda: services.rotate(refresh_token=victim["refresh_token"]),
+                    lambda: services.purge(now=timezone.now() + timedelta(days=3650)),
+                ]
+            )
+        self.assert_one_end_each()
