@@ -283,3 +283,24 @@ class NaturalRaceTests(TransactionTestCase):
                 ]
             )
         self.assert_one_end_each()
+
+
+class AdminSearchTests(TransactionTestCase):
+    def setUp(self):
+        self.admin = User.objects.create_superuser(email="admin@example.com", password=PASSWORD)
+        self.client.force_login(self.admin)
+
+    def test_a_search_for_odd_terms_in_the_events_admin_answers_without_a_500(self):
+        """Held."""
+        for term in ["a\x00b", "%s", "%(x)s", "o'hara", "1.2.3.4/33", "fe80::1%eth0", "{" * 300]:
+            with self.subTest(term=term[:20]):
+                response = self.client.get(
+                    reverse("admin:accounts_securityevent_changelist"), {"q": term}
+                )
+                self.assertLess(response.status_code, 500)
+
+    def test_the_reason_filter_offers_every_reason_the_services_write(self):
+        # authn_login_fail_max writes "login-pair"; excess_rate_limit_exceeded its scope.
+        response = self.client.get(reverse("admin:accounts_securityevent_changelist"))
+        offered = b"?reason=login-pair" in response.content
+        self.assertTrue(offered, "the reason filter offers no login-pair")
