@@ -304,3 +304,11 @@ class AdminSearchTests(TransactionTestCase):
         response = self.client.get(reverse("admin:accounts_securityevent_changelist"))
         offered = b"?reason=login-pair" in response.content
         self.assertTrue(offered, "the reason filter offers no login-pair")
+
+
+class EmptySelectionTests(TransactionTestCase):
+    def test_ending_no_sessions_ends_none_and_records_nothing(self):
+        # sql.end_sessions compiles its queryset with sql_with_params(), which raises
+        # EmptyResultSet for pk__in=[] (Django's own update() answers 0).
+        self.assertEqual(services.end_sessions(session_ids=[]), 0)
+        self.assertFalse(SecurityEvent.objects.exists())
