@@ -312,3 +312,19 @@ class EmptySelectionTests(TransactionTestCase):
         # EmptyResultSet for pk__in=[] (Django's own update() answers 0).
         self.assertEqual(services.end_sessions(session_ids=[]), 0)
         self.assertFalse(SecurityEvent.objects.exists())
+
+
+class NaturalFloodTests(TransactionTestCase):
+    @override_settings(
+        LOGIN_THROTTLE=login_throttle(successes=3, per_pair=10**6, per_address=10**6, ceiling=10**6)
+    )
+    def test_a_parallel_flood_of_guesses_records_each_limits_first_refusal_once(self):
+        user = make_user(email_verified_at=timezone.now())
+        body = {"email": user.email, "password": "wrong-guess"}
+        # Guesses arriving one after another while earlier ones are still being hashed.
+        send = post("login", body)
+        race([lambda n=n: (time.sleep(n * 0.03), send()) for n in range(16)])
+        reasons = list(
+            SecurityEvent.objects.filter(name=Name.RATE_LIMIT_EXCEEDED).values_list("reason", flat=True)
+        )
+        self.assertEqual(sorted(reasons), ["login-ok-address", "login-ok-email"])
