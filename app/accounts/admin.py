@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from app.accounts import events, services
+from app.accounts import events, services, throttling
 from app.accounts.models import RefreshToken, SecurityEvent, Session, User
 from app.accounts.views import client, links_base
 
@@ -248,18 +248,21 @@ class EventUserFilter(admin.SimpleListFilter):
 
 
 class ReasonFilter(admin.SimpleListFilter):
-    """The reasons the services write (``events.Reason``): a fixed list, where Django's own
-    filter of a text column would read every distinct value from the table."""
+    """The reasons the services write (``events.Reason``, the limits' scopes): a fixed list,
+    where Django's own filter of a text column would read every distinct value from the
+    table."""
 
     title = "reason"
     parameter_name = "reason"
 
     def lookups(self, request, model_admin):
-        return [
-            (value, value)
+        reasons = [
+            value
             for name, value in vars(events.Reason).items()
             if name.isupper() and isinstance(value, str)
         ]
+        # A limit reached or exceeded is named by its scope.
+        return [(value, value) for value in [*reasons, *throttling.SCOPES]]
 
     def queryset(self, request, queryset):
         return queryset.filter(reason=self.value()) if self.value() is not None else queryset

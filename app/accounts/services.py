@@ -138,7 +138,7 @@ def login(
     )
     refresh_token, token = _new_refresh_token(session=session, limits=limits, now=now)
     client = {"address": address, "user_agent": user_agent}
-    started = sql.start_session(
+    written = sql.start_session(
         session=session,
         token=token,
         password=user.password,
@@ -150,9 +150,10 @@ def login(
         ],
         evicted=_session_ended(Reason.SESSION_CAP, now=now, **client),
     )
-    if not started:
+    if written is None:
         # The password changed or the user was deactivated since the check above.
         raise InvalidCredentials()
+    events.announce(written)
     return _pair(session=session, refresh_token=refresh_token, limits=limits, now=now)
 
 
@@ -218,10 +219,11 @@ def _login_failed(
     limit of this e-mail from this address ``authn_login_fail_max``, or the e-mail's ceiling
     from every address ``authn_login_lock``."""
     names = [(Name.LOGIN_FAIL, reason)]
-    if reason in (Reason.WRONG_PASSWORD, Reason.UNKNOWN_ACCOUNT, Reason.INACTIVE):
-        if "login-pair" in attempt.uses_up:
+    if reason != Reason.EMAIL_NOT_VERIFIED:
+        reached = attempt.reached()
+        if "login-pair" in reached:
             names.append((Name.LOGIN_FAIL_MAX, "login-pair"))
-        if "login-email" in attempt.uses_up:
+        if "login-email" in reached:
             names.append((Name.LOGIN_LOCK, Reason.MAX_RETRIES))
     return tuple(
         events.event(
@@ -256,11 +258,13 @@ def _end(
     user_agent: str = "",
 ) -> int:
     """End ``sessions`` for ``reason``, one event each; return how many were live."""
-    return sql.end_sessions(
+    written = sql.end_sessions(
         sessions,
         now=now,
         ended=_session_ended(reason, now=now, address=address, user_agent=user_agent),
     )
+    events.announce(written)
+    return len(written)
 
 
 def rotate(

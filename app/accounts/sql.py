@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
-from app.accounts import events
 from app.accounts.models import AttemptCounter, RefreshToken, SecurityEvent, Session, User
 
 # The columns of an event row, in the order _event_values gives them.
@@ -47,12 +47,13 @@ def start_session(
     keep_sessions: int,
     started: Sequence[SecurityEvent],
     evicted: SecurityEvent,
-) -> bool:
+) -> list[SecurityEvent] | None:
     """Start ``session`` with its first refresh token, set the user's ``last_login``, give the
     login's counted attempt back and end the user's least recently used live sessions past
     ``keep_sessions`` (the new one included), only if the user is still active with the
     ``password`` hash that was checked; record the ``started`` events, and ``evicted`` for each
-    session ended (its session and user filled in). Returns whether the session was started."""
+    session ended (its session and user filled in). Returns the events written, or ``None``
+    when no session was started."""
     if connection.vendor != "postgresql":
         return _start_session_orm(
             session=session,
@@ -82,7 +83,9 @@ def start_session(
             f"evicted AS (UPDATE {tables['session']} SET revoked_at = %s WHERE id IN ("
             f"SELECT id FROM {tables['session']} WHERE user_id = %s AND revoked_at IS NULL "
             "AND expires_at > %s ORDER BY last_used_at DESC, created_at DESC OFFSET %s) "
-            "AND EXISTS (SELECT 1 FROM last_login) RETURNING id, user_id), "
+            # Again on the row itself: the subquery reads the statement's snapshot, and a row
+            # another request ended meanwhile is re-checked only against this condition.
+            "AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM last_login) RETURNING id, user_id), "
             f"new_session AS (INSERT INTO {tables['session']} (id, user_id, created_at, "
             "expires_at, last_used_at, revoked_at, user_agent, ip_address, authenticated_at, "
             "password_stamp) "
@@ -119,9 +122,8 @@ def start_session(
         )
         count, evicted_ids = cursor.fetchone()
     if count != 1:
-        return False
-    events.announce([*started, *_for_each(evicted, [(pk, session.user_id) for pk in evicted_ids])])
-    return True
+        return None
+    return [*started, *_for_each(evicted, [(pk, session.user_id) for pk in evicted_ids])]
 
 
 def _start_session_orm(
@@ -133,30 +135,39 @@ def _start_session_orm(
     keep_sessions: int,
     started: Sequence[SecurityEvent],
     evicted: SecurityEvent,
-) -> bool:
+) -> list[SecurityEvent] | None:
     now = session.created_at
     with transaction.atomic():
         checked = User.objects.filter(pk=session.user_id, password=password, is_active=True)
         if not checked.update(last_login=now):
-            return False
+            return None
         if give_back:
             add_to_counters([(key, None) for key in give_back], amount=-1)
         beyond = Session.objects.filter(user_id=session.user_id).live(now).beyond(keep_sessions - 1)
         ended = _end_returning(beyond, now=now)
         session.save(force_insert=True)
         token.save(force_insert=True)
-        events.record([*started, *_for_each(evicted, ended)])
-    return True
+        written = [*started, *_for_each(evicted, ended)]
+        SecurityEvent.objects.bulk_create(written)
+    return written
 
 
-def end_sessions(sessions: QuerySet[Session], *, now: datetime, ended: SecurityEvent) -> int:
+def end_sessions(
+    sessions: QuerySet[Session], *, now: datetime, ended: SecurityEvent
+) -> list[SecurityEvent]:
     """End ``sessions`` at ``now`` and record ``ended`` once for each that was still live (its
-    session and user filled in); return how many. Exactly one event per ended session, however
-    many requests end it at once: the UPDATE decides which request ended each row."""
+    session and user filled in); return the events written. Exactly one event per ended
+    session, however many requests end it at once: the UPDATE decides which request ended each
+    row."""
     if connection.vendor != "postgresql":
         with transaction.atomic():
-            return len(events.record(_for_each(ended, _end_returning(sessions, now=now))))
-    inner, inner_params = sessions.values("pk").query.sql_with_params()
+            written = _for_each(ended, _end_returning(sessions, now=now))
+            SecurityEvent.objects.bulk_create(written)
+            return written
+    try:
+        inner, inner_params = sessions.values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return []
     tables = _tables()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -167,14 +178,15 @@ def end_sessions(sessions: QuerySet[Session], *, now: datetime, ended: SecurityE
             "RETURNING session_id, user_id",
             [now, *inner_params, *_event_params(ended, with_owner=False)],
         )
-        rows = _for_each(ended, cursor.fetchall())
-    events.announce(rows)
-    return len(rows)
+        return _for_each(ended, cursor.fetchall())
 
 
 def _end_returning(sessions: QuerySet[Session], *, now: datetime) -> list[tuple[UUID, int]]:
     """End ``sessions`` at ``now``; the (session, user) of each that this statement ended."""
-    inner, inner_params = sessions.values("pk").query.sql_with_params()
+    try:
+        inner, inner_params = sessions.values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return []
     table = connection.ops.quote_name(Session._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -293,17 +305,14 @@ def add_to_counters(
     amount: int,
     record: Sequence[SecurityEvent] = (),
 ) -> dict[str, int]:
-    """Add ``amount`` to each counter (made, expiring at its date, if missing) and record the
+    """Add ``amount`` to each counter (made, expiring at its date, if missing) and write the
     ``record`` events, at once; return the new counts. Rows are written in key order, in this
     statement and in every other that writes counters (``start_session``), so simultaneous
     requests that share counters take their row locks in one order and never deadlock."""
-    if not keys:
-        events.record(record)
-        return {}
-    if record and connection.vendor != "postgresql":
+    if not keys or (record and connection.vendor != "postgresql"):
         with transaction.atomic():
-            counts = add_to_counters(keys, amount=amount)
-            events.record(record)
+            counts = add_to_counters(keys, amount=amount) if keys else {}
+            SecurityEvent.objects.bulk_create(record)
         return counts
     table = connection.ops.quote_name(AttemptCounter._meta.db_table)
     rows = ", ".join(["(%s, %s, %s)"] * len(keys))
@@ -334,6 +343,24 @@ def add_to_counters(
         params += logged_params
     with connection.cursor() as cursor:
         cursor.execute(counted, params)
-        counts = dict(cursor.fetchall())
-    events.announce(record)
-    return counts
+        return dict(cursor.fetchall())
+
+
+def claim_once(keys: list[tuple[str, datetime]]) -> set[str]:
+    """Make a marker row for each key (expiring at its date) unless one exists; return the keys
+    this statement made: of simultaneous claims of one key exactly one gets it, so what follows
+    a claim happens once per key. In key order, as every write of counters."""
+    table = connection.ops.quote_name(AttemptCounter._meta.db_table)
+    rows = ", ".join(["(%s, 0, %s)"] * len(keys))
+    params = [
+        value
+        for key, expires_at in sorted(keys)
+        for value in (key, connection.ops.adapt_datetimefield_value(expires_at))
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key, count, expires_at) VALUES {rows} "  # noqa: S608
+            "ON CONFLICT (key) DO NOTHING RETURNING key",
+            params,
+        )
+        return {key for (key,) in cursor.fetchall()}

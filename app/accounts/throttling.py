@@ -4,10 +4,14 @@ Count first, then decide: one statement (``INSERT ... ON CONFLICT DO UPDATE ... 
 on PostgreSQL and SQLite alike) adds the attempt to every counter it concerns and returns the
 new counts, so any number of simultaneous requests, processes or Lambda instances see distinct
 counts and no more than a limit get through in one fixed window. A request refused there gives
-back its counts under the limits it is within: it checked no password, so it spends nobody's
-budget, and a flood from one address cannot lock anyone else out. The counts of the limits it
-is over stay, so the first refusal of a window is told from the rest: that one is recorded
-(``excess_rate_limit_exceeded``), once per limit and window however many requests follow.
+its counts straight back: it checked no password, so it spends nobody's budget, and a flood from
+one address cannot lock anyone else out.
+
+What must be recorded once per limit and window (its first refusal,
+``excess_rate_limit_exceeded``; the failure that reaches it, ``authn_login_fail_max`` or
+``authn_login_lock``) claims a marker row beside the counter first (``sql.claim_once``): counts
+go down as well as up while attempts give back their other half, so no count can tell the
+first time, and of simultaneous claims exactly one wins.
 
 A login attempt is counted twice over, once as a wrong password and once as a success; when the
 password has been checked, the attempt gives back the half that did not happen (``Attempt``).
@@ -24,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -71,6 +75,11 @@ class Limit:
     limit: int
     window_seconds: int
 
+    def __post_init__(self) -> None:
+        # Each scope is a reason the admin offers to filter by: a new one must be listed.
+        if self.scope not in SCOPES:
+            raise ValueError(f"{self.scope!r} is not in throttling.SCOPES")
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -82,7 +91,7 @@ class Attempt:
 
     failure_keys: tuple[str, ...]
     success_keys: tuple[str, ...]
-    uses_up: frozenset[str] = frozenset()
+    uses_up: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
     def succeeded(self, *, record: tuple[SecurityEvent, ...] = ()) -> None:
         """The password was right: it was not a guess."""
@@ -91,6 +100,17 @@ class Attempt:
     def failed(self, *, record: tuple[SecurityEvent, ...] = ()) -> None:
         """The password was wrong: it was not a success."""
         give_back(self.success_keys, record=record)
+
+    def reached(self) -> frozenset[str]:
+        """The limits this failed attempt reached first in their windows (of ``uses_up``): a
+        later failure at the same limit in the same window gets none."""
+        if not self.uses_up:
+            return frozenset()
+        markers = {f"{_REACHED}{key}": scope for scope, (key, _) in self.uses_up.items()}
+        claimed = sql.claim_once(
+            [(marker, self.uses_up[scope][1]) for marker, scope in markers.items()]
+        )
+        return frozenset(markers[marker] for marker in claimed)
 
 
 def window(now: datetime, size: int) -> tuple[datetime, datetime]:
@@ -126,11 +146,11 @@ def count_login(*, email: str, address: str | None, now: datetime, user_agent: s
         raise LoginThrottled(retry_after=retry_after)
     if over:
         raise TooManyLogins(retry_after=retry_after)
-    uses_up = frozenset(
-        limit.scope
+    uses_up = {
+        limit.scope: (key, window(now, limit.window_seconds)[1])
         for limit, key in zip(failures, failure_keys, strict=True)
-        if limit.scope != "login-address" and counts[key] == limit.limit
-    )
+        if limit.scope != "login-address" and counts[key] >= limit.limit
+    }
     return Attempt(failure_keys=failure_keys, success_keys=success_keys, uses_up=uses_up)
 
 
@@ -193,12 +213,15 @@ def give_back(keys: tuple[str, ...], *, record: tuple[SecurityEvent, ...] = ()) 
     """Uncount one attempt on each of ``keys``, and record ``record`` in the same statement."""
     if keys or record:
         sql.add_to_counters([(key, None) for key in keys], amount=-1, record=record)
+        events.announce(record)
 
 
 def lift_email(*, email: str) -> int:
     """Forget the wrong passwords counted for ``email`` in every window (a completed password
     reset proves the owner); return how many counters were cleared."""
-    prefixes = [_key_prefix(scope, (email,)) for scope in ("login-email", "login-pair")]
+    counted = [_key_prefix(scope, (email,)) for scope in ("login-email", "login-pair")]
+    # With their markers: a lock after the lift is a new one, recorded again.
+    prefixes = [*counted, *(f"{_REACHED}{prefix}" for prefix in counted)]
     cleared = 0
     for prefix in prefixes:
         cleared += AttemptCounter.objects.filter(key__startswith=prefix).delete()[0]
@@ -225,8 +248,8 @@ def _count(
     limits: list[Limit], *, now: datetime, client: _Client
 ) -> tuple[tuple[str, ...], list[str], int, dict[str, int]]:
     """Add one to each counter; return the keys counted, those over their limit, the seconds
-    until the last of those windows ends and the new counts. Over a limit, the counts within
-    their limits are given back at once; the first request over a limit in its window records
+    until the last of those windows ends and the new counts. Over a limit, every count is given
+    back at once, and the first request over a limit in its window records
     ``excess_rate_limit_exceeded`` (reason: the limit's scope) in the same statement."""
     keyed = []
     for limit in limits:
@@ -237,7 +260,8 @@ def _count(
     over = [(key, limit, end) for key, limit, end in keyed if counts[key] > limit.limit]
     if not over:
         return keys, [], 0, counts
-    first = [limit.scope for key, limit, _ in over if counts[key] == limit.limit + 1]
+    claimed = sql.claim_once([(f"{_REFUSED}{key}", end) for key, _, end in over])
+    first = [limit.scope for key, limit, _ in over if f"{_REFUSED}{key}" in claimed]
     record = tuple(
         events.event(
             events.Name.RATE_LIMIT_EXCEEDED,
@@ -250,10 +274,28 @@ def _count(
         )
         for scope in first
     )
-    over_keys = {key for key, _, _ in over}
-    give_back(tuple(key for key in keys if key not in over_keys), record=record)
+    give_back(keys, record=record)
     retry_after = max(math.ceil((end - now).total_seconds()) for _, _, end in over)
     return keys, [key for key, _, _ in over], max(1, retry_after), counts
+
+
+# Every limit's scope: the reason of its ``excess_rate_limit_exceeded``.
+SCOPES = (
+    "login-pair",
+    "login-address",
+    "login-email",
+    "login-ok-email",
+    "login-ok-address",
+    "register-address",
+    "email-change-user",
+    "email-change-address",
+    "mail-email",
+    "mail-address",
+)
+
+# The markers of what is recorded once per counter and window (``sql.claim_once``).
+_REFUSED = "over:"
+_REACHED = "max:"
 
 
 def _key_prefix(scope: str, subject: tuple[str, ...]) -> str:
