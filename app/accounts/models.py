@@ -354,6 +354,11 @@ class SecurityEvent(models.Model):
         null=True,
         blank=True,
         related_name="security_events",
+        # No constraint in the database (Django still nulls it when a user is deleted): its
+        # check would share-lock the user's row, so an event written beside a change that
+        # waits for that row (a failed login's, while a reset holds it) would close a cycle of
+        # locks with the counters. An append-only record never waits for the row it names.
+        db_constraint=False,
     )
     email = models.CharField("e-mail", max_length=254, blank=True, default="")
     # Not a foreign key: events outlive the sessions the daily purge deletes.

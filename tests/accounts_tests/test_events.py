@@ -552,3 +552,12 @@ class UnstartedLoginTests(EventTestCase):
         self.assertFalse(started)
         self.assertFalse(SecurityEvent.objects.exists())
         self.assertFalse(Session.objects.exists())
+
+
+class DeletedAccountTests(EventTestCase):
+    def test_deleting_an_account_keeps_its_events_with_no_user(self):
+        self.login()
+        kept = SecurityEvent.objects.filter(user=self.user).count()
+        self.user.delete()
+        self.assertEqual(SecurityEvent.objects.filter(user=None).count(), kept)
+        self.assertGreater(kept, 0)

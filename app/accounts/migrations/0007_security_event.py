@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ('session_id', models.UUIDField(blank=True, null=True, verbose_name='session')),
                 ('address', models.GenericIPAddressField(blank=True, null=True, verbose_name='client address')),
                 ('user_agent', models.CharField(blank=True, default='', max_length=256)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='security_events', to=settings.AUTH_USER_MODEL)),
+                ('user', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='security_events', to=settings.AUTH_USER_MODEL)),
             ],
             options={
                 'ordering': ['-id'],
