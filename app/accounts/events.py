@@ -13,6 +13,7 @@ import ipaddress
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
@@ -97,6 +98,11 @@ def record(rows: Iterable[SecurityEvent]) -> list[SecurityEvent]:
         SecurityEvent.objects.bulk_create(rows)
         announce(rows)
     return rows
+
+
+def record_one(name: str, **fields: Any) -> SecurityEvent:
+    """``event(name, **fields)``, saved in the current transaction and logged once it commits."""
+    return record([event(name, **fields)])[0]
 
 
 def announce(rows: Iterable[SecurityEvent]) -> None:

@@ -93,18 +93,14 @@ def send_password_reset(
         if user is None:
             return
         token = issue(user=user, purpose=Purpose.RESET, email=user.email, now=now)
-        events.record(
-            [
-                events.event(
-                    events.Name.PASSWORD_RESET_REQUESTED,
-                    now=now,
-                    reason=reason,
-                    user_id=user.pk,
-                    email=user.email,
-                    address=address,
-                    user_agent=user_agent,
-                )
-            ]
+        events.record_one(
+            events.Name.PASSWORD_RESET_REQUESTED,
+            now=now,
+            reason=reason,
+            user_id=user.pk,
+            email=user.email,
+            address=address,
+            user_agent=user_agent,
         )
     _send(Purpose.RESET, to=user.email, token=token, base_url=base_url)
 

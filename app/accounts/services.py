@@ -79,17 +79,13 @@ def register(
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password)
             _refuse_if_held(email=user.email, user_id=user.pk, now=now)
-            events.record(
-                [
-                    events.event(
-                        Name.USER_CREATED,
-                        now=now,
-                        user_id=user.pk,
-                        email=user.email,
-                        address=address,
-                        user_agent=user_agent,
-                    )
-                ]
+            events.record_one(
+                Name.USER_CREATED,
+                now=now,
+                user_id=user.pk,
+                email=user.email,
+                address=address,
+                user_agent=user_agent,
             )
     except IntegrityError:
         # The unique index on the canonical e-mail decides, even between simultaneous requests.
@@ -182,7 +178,7 @@ def authenticate_throttled(
 def _check_credentials(
     *, email: str, password: str, address: str | None, user_agent: str, now: datetime
 ) -> tuple[User | None, throttling.Attempt]:
-    typed = events.typed_email(email)
+    typed = email
     try:
         email = canonical_email(email)
     except InvalidEmail:
@@ -195,7 +191,13 @@ def _check_credentials(
     if user is None:
         User().set_password(password)
         attempt.failed(
-            record=_login_failed(reason=Reason.UNKNOWN_ACCOUNT, user=None, email=typed, **failed)
+            record=_login_failed(
+                reason=Reason.UNKNOWN_ACCOUNT,
+                user=None,
+                # Only on this path: no login of an account pays for it.
+                email=events.typed_email(typed),
+                **failed,
+            )
         )
         return None, attempt
     if not (user.check_password(password) and user.is_active):
@@ -341,16 +343,12 @@ def rotate(
         else:
             reason = Reason.DEACTIVATED
         if _end(Session.objects.filter(pk=session.pk), reason, now=now, **client) and usable:
-            events.record(
-                [
-                    events.event(
-                        Name.TOKEN_REUSE,
-                        now=now,
-                        user_id=session.user_id,
-                        session_id=session.pk,
-                        **client,
-                    )
-                ]
+            events.record_one(
+                Name.TOKEN_REUSE,
+                now=now,
+                user_id=session.user_id,
+                session_id=session.pk,
+                **client,
             )
     if not usable:
         raise InvalidRefreshToken()
@@ -535,12 +533,8 @@ def change_password(
         user.save(update_fields=["password"])
         others = Session.objects.filter(user_id=user_id).exclude(pk=session.pk)
         _end(others, Reason.PASSWORD_CHANGE, now=now, **client)
-        events.record(
-            [
-                events.event(
-                    Name.PASSWORD_CHANGE, now=now, user_id=user_id, session_id=session.pk, **client
-                )
-            ]
+        events.record_one(
+            Name.PASSWORD_CHANGE, now=now, user_id=user_id, session_id=session.pk, **client
         )
         session.password_stamp = tokens.password_stamp(user.password)
         session.authenticated_at = now
@@ -625,19 +619,15 @@ def update_profile(
             if email is not None:
                 _refuse_if_held(email=email, user_id=user_id, now=now)
             if "email" in changes:
-                events.record(
-                    [
-                        events.event(
-                            Name.EMAIL_CHANGED,
-                            now=now,
-                            reason=Reason.IMMEDIATE,
-                            user_id=user_id,
-                            session_id=session_id,
-                            email=user.email,
-                            address=address,
-                            user_agent=user_agent,
-                        )
-                    ]
+                events.record_one(
+                    Name.EMAIL_CHANGED,
+                    now=now,
+                    reason=Reason.IMMEDIATE,
+                    user_id=user_id,
+                    session_id=session_id,
+                    email=user.email,
+                    address=address,
+                    user_agent=user_agent,
                 )
             if reauthenticated:
                 Session.objects.filter(pk=session_id).update(authenticated_at=now)
@@ -683,13 +673,7 @@ def request_password_reset(
     records ``password_reset_requested`` with the requester's address and user agent."""
     now = now or timezone.now()
     throttling.count_mail(email=email, address=address, user_agent=user_agent, now=now)
-    tasks.defer(
-        recovery.send_password_reset,
-        email=email,
-        base_url=base_url,
-        address=events.ip_or_none(address),
-        user_agent=events.printable(user_agent),
-    )
+    _defer_reset(email=email, base_url=base_url, address=address, user_agent=user_agent)
 
 
 def send_password_resets(
@@ -705,12 +689,11 @@ def send_password_resets(
         User.objects.filter(pk__in=list(user_ids), is_active=True).values_list("email", flat=True)
     )
     for email in emails:
-        tasks.defer(
-            recovery.send_password_reset,
+        _defer_reset(
             email=email,
             base_url=base_url,
-            address=events.ip_or_none(address),
-            user_agent=events.printable(user_agent),
+            address=address,
+            user_agent=user_agent,
             reason=Reason.ADMIN,
         )
     return len(emails)
@@ -871,16 +854,12 @@ def revert_email_change(
             user.save(update_fields=["email", "pending_email", "email_verified_at", "password"])
             client = {"address": address, "user_agent": user_agent}
             _end(Session.objects.filter(user_id=user.pk), Reason.EMAIL_REVERT, now=now, **client)
-            events.record(
-                [
-                    events.event(
-                        Name.EMAIL_CHANGE_REVERTED,
-                        now=now,
-                        user_id=user.pk,
-                        email=row.email,
-                        **client,
-                    )
-                ]
+            events.record_one(
+                Name.EMAIL_CHANGE_REVERTED,
+                now=now,
+                user_id=user.pk,
+                email=row.email,
+                **client,
             )
             MailToken.objects.filter(user_id=user.pk).exclude(
                 purpose=MailToken.Purpose.REVERT
@@ -888,14 +867,24 @@ def revert_email_change(
             recovery.void_ways_away(user=user, email=row.email, now=now, since=row.pk)
     except IntegrityError:
         raise EmailTaken() from None
-    tasks.defer(
-        recovery.send_password_reset,
+    _defer_reset(
         email=row.email,
         base_url=base_url,
-        address=events.ip_or_none(address),
-        user_agent=events.printable(user_agent),
+        address=address,
+        user_agent=user_agent,
         reason=Reason.EMAIL_REVERT,
     )
+
+
+def _defer_reset(
+    *, email: str, base_url: str, address: str | None, user_agent: str, reason: str = ""
+) -> None:
+    """Mail ``email`` a reset link after the response, with who asked (as events keep them,
+    so the invocation stays small) and, unless the owner asked, why."""
+    asked = {"address": events.ip_or_none(address), "user_agent": events.printable(user_agent)}
+    if reason:
+        asked["reason"] = reason
+    tasks.defer(recovery.send_password_reset, email=email, base_url=base_url, **asked)
 
 
 def _locked_user(

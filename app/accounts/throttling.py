@@ -126,8 +126,7 @@ def count_login(*, email: str, address: str | None, now: datetime, user_agent: s
     a success limit is; either way before any hashing, and the refused attempt spends nobody's
     budget.
     """
-    # What was typed is kept only when it is an e-mail: never a password typed in its place.
-    client = _Client(address=address, user_agent=user_agent, email=events.typed_email(email))
+    client = _Client(address=address, user_agent=user_agent, email=email)
     limits = settings.LOGIN_THROTTLE
     address = client_subject(address)
     window_seconds = limits["window_seconds"]
@@ -268,7 +267,9 @@ def _count(
             now=now,
             reason=scope,
             user_id=client.user_id,
-            email=client.email,
+            # What was typed is kept only when it is an e-mail: never a password typed in
+            # its place. Worked out only for the refusal recorded.
+            email=events.typed_email(client.email),
             address=client.address,
             user_agent=client.user_agent,
         )
