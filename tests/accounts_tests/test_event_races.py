@@ -63,27 +63,26 @@ class SessionCapRaceTests(TransactionTestCase):
     def login_later(self):
         return in_thread(lambda: services.login(email=self.user.email, password=PASSWORD))
 
-    def test_two_logins_past_the_cap_record_one_end_of_the_session_they_both_evict(self):
-        # The user's row held (as a password change or another login's statement holds it)
-        # while both logins' statements begin: each then sees the evicted session live.
+    def two_logins_behind_the_users_row(self):
+        """Two logins whose statements begin while the user's row is held (as a password change
+        or another login's statement holds it), then go on once it is let go."""
         with transaction.atomic():
             User.objects.select_for_update().get(pk=self.user.pk)
             logins = [self.login_later(), self.login_later()]
             time.sleep(2)
         for thread in logins:
             thread.join(30)
+
+    def test_two_logins_past_the_cap_record_one_end_of_the_session_they_both_evict(self):
+        # Each login's statement then sees the evicted session live.
+        self.two_logins_behind_the_users_row()
         self.assertEqual(ends_of(self.evicted.pk), [Reason.SESSION_CAP])
 
     def test_simultaneous_logins_past_the_cap_leave_one_more_session_until_the_next_login(self):
         # Each login's one statement counts the live sessions on its own snapshot, which
         # cannot see the other's new session: holding the cap exactly would cost every login a
         # statement more (locking the user's row first). The next login trims to the cap.
-        with transaction.atomic():
-            User.objects.select_for_update().get(pk=self.user.pk)
-            logins = [self.login_later(), self.login_later()]
-            time.sleep(2)
-        for thread in logins:
-            thread.join(30)
+        self.two_logins_behind_the_users_row()
         live = Session.objects.filter(user=self.user).live
         self.assertLessEqual(live(timezone.now()).count(), 2)
         services.login(email=self.user.email, password=PASSWORD)
