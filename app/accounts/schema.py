@@ -95,6 +95,8 @@ SESSION_ENDED = error(
     "`WWW-Authenticate`).",
     SessionEnded,
 )
+# Both cursor pages (sessions, events) answer a cursor they did not make so.
+BAD_CURSOR = _example("A `cursor` that is not one of ours.", "not_found", "Invalid cursor")
 LOGIN_LIMITS = error(
     "Too many wrong passwords for this e-mail from this address, from this address, or for "
     "this e-mail from everywhere; or too many logins (with `Retry-After`). The password was "
@@ -289,7 +291,7 @@ SESSIONS = extend_schema(
     responses={
         200: serializers.SessionSerializer(many=True),
         401: SESSION_ENDED,
-        404: _example("A `cursor` that is not one of ours.", "not_found", "Invalid cursor"),
+        404: BAD_CURSOR,
     },
     examples=[
         # drf-spectacular wraps it in the page (next, previous, results).
@@ -319,7 +321,7 @@ EVENTS = extend_schema(
     responses={
         200: serializers.SecurityEventSerializer(many=True),
         401: SESSION_ENDED,
-        404: _example("A `cursor` that is not one of ours.", "not_found", "Invalid cursor"),
+        404: BAD_CURSOR,
     },
     examples=[
         # drf-spectacular wraps it in the page (next, previous, results).
